@@ -1,0 +1,73 @@
+// The holder's side of a transfer, run by `serve` as ssh.user inside replicas/<origin>/.
+// Invariant: a directory named <snap> is complete and never written again by a peer.
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statfsSync } from 'node:fs'
+import { join } from 'node:path'
+import { isBtrfs } from './btrfs.ts'
+import { isSnapshotName } from './clock.ts'
+import { INCOMPLETE, RESUME } from './paths.ts'
+import { listSnapshots } from './snapshots.ts'
+
+/**
+ * Gives every write transfer a fresh, empty `.incomplete`. An interrupted one becomes `.resume`,
+ * used only as a link-dest basis: its files may be hard links into complete replicas, and rsync
+ * fixes attribute-only differences in place, which would change those replicas too.
+ */
+export function prepareIncomplete(originDir: string): void {
+  const incomplete = join(originDir, INCOMPLETE)
+  const resume = join(originDir, RESUME)
+  if (existsSync(incomplete)) {
+    if (readdirSync(incomplete).length === 0) return
+    rmSync(resume, { recursive: true, force: true })
+    renameSync(incomplete, resume)
+  }
+  mkdirSync(incomplete, { mode: 0o700 })
+}
+
+/** What rsync may link against, relative to `.incomplete/`: the newest complete replica and `.resume`. */
+export function linkDests(originDir: string): string[] {
+  const newest = listSnapshots(originDir).at(-1)
+  return [
+    ...(newest ? [`../${newest}`] : []),
+    ...(existsSync(join(originDir, RESUME)) ? [`../${RESUME}`] : []),
+  ]
+}
+
+export type FinalizeResult = { ok: true } | { ok: false; reason: string }
+
+/** Names the finished `.incomplete` as `<snap>`, atomically. Never replaces a complete replica. */
+export function finalizeIncomplete(originDir: string, snap: string): FinalizeResult {
+  if (!isSnapshotName(snap)) return { ok: false, reason: `"${snap.slice(0, 40)}" is not a snapshot name` }
+  const incomplete = join(originDir, INCOMPLETE)
+  const target = join(originDir, snap)
+  if (!existsSync(incomplete)) return { ok: false, reason: 'there is no transfer to finalize' }
+  if (existsSync(target)) return { ok: false, reason: `${snap} is already complete and cannot be replaced` }
+  renameSync(incomplete, target)
+  rmSync(join(originDir, RESUME), { recursive: true, force: true })
+  return { ok: true }
+}
+
+export type HolderStatus = {
+  node: string
+  version: number
+  origin: string
+  replicas: string[]
+  incomplete: boolean
+  filesystem: 'btrfs' | 'other'
+  free_bytes: number
+  total_bytes: number
+}
+
+export function holderStatus(node: string, version: number, origin: string, originDir: string): HolderStatus {
+  const where = existsSync(originDir) ? originDir : join(originDir, '..')
+  const fs = statfsSync(where)
+  return {
+    node,
+    version,
+    origin,
+    replicas: listSnapshots(originDir),
+    incomplete: existsSync(join(originDir, INCOMPLETE)),
+    filesystem: isBtrfs(where) ? 'btrfs' : 'other',
+    free_bytes: fs.bavail * fs.bsize,
+    total_bytes: fs.blocks * fs.bsize,
+  }
+}

@@ -1,0 +1,69 @@
+// Sends a snapshot to peers: rsync into the peer's `.incomplete`, then `finalize` renames it.
+// One peer's failure is a result, not an exception.
+import type { Context } from './context.ts'
+import { run } from './exec.ts'
+import { EXIT } from './exit.ts'
+import { syncMembership } from './family.ts'
+import { recordStep, stopwatch, type Outcome } from './history.ts'
+import type { Member } from './members.ts'
+import { storage } from './paths.ts'
+import type { HolderStatus } from './receive.ts'
+import { classifyRsyncExit, parseStats, pushCommand } from './rsync.ts'
+import { hostAlias, requestPeer, sshCommand } from './ssh.ts'
+
+export type PeerResult = { peer: string; result: Outcome; message: string; bytes?: number; seconds: number }
+
+async function replicateToPeer(ctx: Context, snap: string, peer: Member): Promise<PeerResult> {
+  const elapsed = stopwatch()
+  const done = (result: Outcome, message: string, bytes?: number): PeerResult => ({ peer: peer.name, result, message, bytes, seconds: elapsed() })
+
+  // Ask the peer what it holds of ours, and agree on the member list
+  const status = await requestPeer<HolderStatus>(ctx, peer.name, ['status'])
+  if (status.outcome !== 'ok') return done(status.outcome, status.message)
+  const membershipNote = await syncMembership(ctx, peer, status.data.version)
+  if (membershipNote) ctx.log.info('replicate', membershipNote, peer.name)
+  if (status.data.replicas.includes(snap)) return done('up-to-date', `already holds ${snap}`)
+
+  // Transfer into .incomplete
+  ctx.log.info('replicate', `sending ${snap}${status.data.incomplete ? ' (resuming)' : ''}`, peer.name)
+  const command = pushCommand(storage(ctx.config).snapshot(snap), hostAlias(peer.name), {
+    ssh: sshCommand(ctx.config),
+    bwlimitKbps: ctx.config.replication.bwlimit_kbps,
+    timeoutS: ctx.config.replication.timeout_s,
+    progress: ctx.interactive,
+  })
+  const transfer = await run(command, { onStdout: ctx.interactive ? (chunk) => process.stderr.write(chunk) : undefined })
+  const bytes = parseStats(transfer.stdout).bytesSent
+  if (!transfer.ok) {
+    const { result, message } = classifyRsyncExit(transfer.code)
+    const remote = transfer.stderr.match(/famlab serve: .*/)?.[0]
+    return done(result, remote ? `${message}; ${remote}` : message, bytes)
+  }
+
+  // Only a finished transfer gets a complete name
+  const finalized = await requestPeer(ctx, peer.name, ['finalize', snap])
+  if (finalized.outcome !== 'ok') return done(finalized.outcome, `transfer done but not finalized: ${finalized.message}`, bytes)
+  return done('ok', `${snap} complete`, bytes)
+}
+
+export async function replicateSnapshot(ctx: Context, snap: string, peers: Member[]): Promise<PeerResult[]> {
+  const results: PeerResult[] = []
+  for (const peer of peers) {
+    const outcome = await replicateToPeer(ctx, snap, peer)
+    recordStep(ctx, { step: 'replicate', snapshot: snap, ...outcome })
+    const say = outcome.result === 'ok' || outcome.result === 'up-to-date' ? ctx.log.info : ctx.log.warn
+    say('replicate', `${outcome.result}: ${outcome.message}${outcome.bytes !== undefined ? ` (${outcome.bytes} bytes sent)` : ''}`, peer.name)
+    results.push(outcome)
+  }
+  return results
+}
+
+const UNREACHABLE: Outcome[] = ['offline', 'timeout', 'busy']
+const SUCCESS: Outcome[] = ['ok', 'up-to-date']
+
+/** 0 all peers have it; 3 some were unreachable but at least one has it; 1 otherwise. */
+export function replicationExitCode(results: PeerResult[]): number {
+  if (results.every((r) => SUCCESS.includes(r.result))) return EXIT.ok
+  if (results.some((r) => !SUCCESS.includes(r.result) && !UNREACHABLE.includes(r.result))) return EXIT.failed
+  return results.some((r) => SUCCESS.includes(r.result)) ? EXIT.partial : EXIT.failed
+}

@@ -1,0 +1,143 @@
+// The forced command behind every peer key: reads SSH_ORIGINAL_COMMAND and allows only rsync
+// confined to the caller's own replicas/<peer>/ and famlab's own small requests.
+import { existsSync, mkdirSync, realpathSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Context } from './context.ts'
+import { run } from './exec.ts'
+import { BusyError, EXIT, FamlabError } from './exit.ts'
+import { acceptJoin, adoptMembership, propagateMembership, requireMembership } from './family.ts'
+import { recordStep, stopwatch } from './history.ts'
+import { acquireLock } from './lock.ts'
+import { findMember, membershipProblem, type Member } from './members.ts'
+import { state, storage } from './paths.ts'
+import { finalizeIncomplete, holderStatus, linkDests, prepareIncomplete } from './receive.ts'
+import { MAX_REQUEST_LENGTH, parseRsyncRequest, type RsyncRequest } from './rsync-policy.ts'
+
+export type Caller = { peer: string } | { invite: string }
+
+const MAX_INPUT_BYTES = 64 * 1024
+
+const callerName = (caller: Caller) => ('peer' in caller ? caller.peer : `invite ${caller.invite}`)
+
+function refuse(ctx: Context, caller: Caller, reason: string): number {
+  process.stderr.write(`famlab serve: refused ${callerName(caller)}: ${reason}\n`)
+  recordStep(ctx, { step: 'serve', peer: 'peer' in caller ? caller.peer : undefined, result: 'refused', message: reason })
+  return EXIT.usage
+}
+
+function reply(data: unknown): number {
+  process.stdout.write(`${JSON.stringify(data)}\n`)
+  return EXIT.ok
+}
+
+async function readInput(): Promise<unknown> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of process.stdin) {
+    size += chunk.length
+    if (size > MAX_INPUT_BYTES) throw new FamlabError('the request body is too large')
+    chunks.push(chunk)
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+  } catch {
+    throw new FamlabError('the request body is not JSON')
+  }
+}
+
+function originDir(ctx: Context, peer: string): string {
+  const dir = storage(ctx.config).replicasOf(peer)
+  if (!existsSync(dir)) mkdirSync(dir, { mode: 0o700 })
+  return dir
+}
+
+async function serveRsync(ctx: Context, peer: string, request: RsyncRequest): Promise<number> {
+  const dir = originDir(ctx, peer)
+  const extra = ['--fake-super', '--munge-links', `--confine-root=${realpathSync(dir)}`]
+  const elapsed = stopwatch()
+  const lock = request.direction === 'receive' ? acquireLock(state(ctx.config).originLock(peer), `a transfer from ${peer}`) : undefined
+  try {
+    if (request.direction === 'receive') {
+      prepareIncomplete(dir)
+      extra.push(...linkDests(dir).map((d) => `--link-dest=${d}`))
+    } else {
+      const target = join(dir, request.path)
+      if (existsSync(target) && !realpathSync(target).startsWith(`${realpathSync(dir)}/`)) {
+        return refuse(ctx, { peer }, `"${request.path}" leads outside its replicas`)
+      }
+    }
+    const sender = request.direction === 'send' ? ['--sender'] : []
+    const result = await run(['rsync', '--server', ...sender, ...request.options, ...extra, '--', '.', request.path], { cwd: dir, inherit: true })
+    recordStep(ctx, {
+      step: request.direction === 'receive' ? 'serve-receive' : 'serve-send',
+      peer, result: result.ok ? 'ok' : 'failed', seconds: elapsed(), message: result.ok ? undefined : `rsync exited ${result.code}`,
+    })
+    return result.code
+  } finally {
+    lock?.release()
+  }
+}
+
+async function serveJoin(ctx: Context, inviteId: string): Promise<number> {
+  const input = (await readInput()) as { member?: Member }
+  const joiner = input.member
+  const problem = membershipProblem({ version: 1, members: [joiner] })
+  if (problem || !joiner) return refuse(ctx, { invite: inviteId }, `the joining node is described wrongly: ${problem}`)
+  const membership = acceptJoin(ctx, inviteId, joiner)
+  recordStep(ctx, { step: 'join', peer: joiner.name, result: 'ok', message: `member list version ${membership.version}` })
+  const propagated = await propagateMembership(ctx, membership, [joiner.name])
+  return reply({ membership, propagated })
+}
+
+/** Routes one request from a member; returns the exit code ssh hands back to the caller. */
+async function servePeer(ctx: Context, peer: string, words: string[], line: string): Promise<number> {
+  const membership = requireMembership(ctx.config)
+  if (!findMember(membership, peer) || peer === ctx.config.node) return refuse(ctx, { peer }, 'not a member of this family')
+  if (words[0] === 'rsync') {
+    const request = parseRsyncRequest(line)
+    return 'refused' in request ? refuse(ctx, { peer }, request.refused) : serveRsync(ctx, peer, request)
+  }
+  const dir = storage(ctx.config).replicasOf(peer)
+  switch (`${words[0]} ${words[1]}`) {
+    case 'famlab status':
+      return reply(holderStatus(ctx.config.node, membership.version, peer, dir))
+    case 'famlab finalize': {
+      const lock = acquireLock(state(ctx.config).originLock(peer), `a transfer from ${peer}`)
+      try {
+        const result = finalizeIncomplete(originDir(ctx, peer), words[2] ?? '')
+        if (!result.ok) return refuse(ctx, { peer }, `finalize: ${result.reason}`)
+        recordStep(ctx, { step: 'serve-finalize', peer, snapshot: words[2], result: 'ok' })
+        return reply({ finalized: words[2] })
+      } finally {
+        lock.release()
+      }
+    }
+    case 'famlab peers':
+      return reply(membership)
+    case 'famlab peers-update': {
+      const adopted = adoptMembership(ctx, peer, await readInput())
+      recordStep(ctx, { step: 'peers-update', peer, result: 'ok', message: `member list version ${adopted.version}` })
+      return reply({ version: adopted.version })
+    }
+  }
+  return refuse(ctx, { peer }, `unknown request "${line.slice(0, 60)}"`)
+}
+
+export async function serveRequest(ctx: Context, caller: Caller, line: string | undefined): Promise<number> {
+  if (!line) return refuse(ctx, caller, 'interactive sessions are not allowed')
+  if (line.length > MAX_REQUEST_LENGTH || /[^\x20-\x7e]/.test(line)) return refuse(ctx, caller, 'malformed request line')
+  const words = line.trim().split(/\s+/)
+  try {
+    if ('invite' in caller) {
+      return line.trim() === 'famlab join' ? await serveJoin(ctx, caller.invite) : refuse(ctx, caller, 'an invite key may only join')
+    }
+    return await servePeer(ctx, caller.peer, words, line)
+  } catch (err) {
+    if (err instanceof BusyError) {
+      process.stderr.write(`famlab serve: ${err.message}\n`)
+      return EXIT.busy
+    }
+    if (err instanceof FamlabError) return refuse(ctx, caller, err.message)
+    throw err
+  }
+}
