@@ -1,0 +1,74 @@
+#!/usr/bin/env tsx
+// famlab backup: the whole run under one lock — snapshot, replicate, prune, history.
+// Exit 0 done, 3 some peers unreachable, 1 failed, 2 bad config, 75 busy.
+import { runCommand } from '../lib/cli.ts'
+import type { Context } from '../lib/context.ts'
+import { EXIT, runIfMain } from '../lib/exit.ts'
+import { requireMembership } from '../lib/family.ts'
+import { recordStep, stopwatch } from '../lib/history.ts'
+import { withLock } from '../lib/lock.ts'
+import { peersOf } from '../lib/members.ts'
+import { state } from '../lib/paths.ts'
+import { pruneAll } from '../lib/prune.ts'
+import { replicateSnapshot, replicationExitCode, type PeerResult } from '../lib/replicate.ts'
+import { takeSnapshot } from '../lib/snapshots.ts'
+import { saveBackupStatus } from '../lib/status.ts'
+
+const usage = `
+famlab backup [--config FILE]
+
+One complete backup run, under the node lock:
+  snapshot   read-only btrfs snapshot of local/
+  replicate  the snapshot to every peer (rsync --link-dest over SSH)
+  prune      retention on snapshots/ and replicas/, only if the run did not fail
+Each step is recorded in <state>/history.jsonl; the outcome in <state>/status.json.
+
+Exit codes: 0 every peer has the snapshot, 3 some peers unreachable (systemd: success),
+1 failed, 2 bad config, 75 another famlab run holds the lock.
+Example: famlab backup
+`
+
+const RESULT_WORD = { [EXIT.ok]: 'ok', [EXIT.partial]: 'partial' } as Record<number, 'ok' | 'partial'>
+
+async function backup(ctx: Context): Promise<number> {
+  const elapsed = stopwatch()
+  const peers = peersOf(requireMembership(ctx.config), ctx.config.node)
+  let snapshot: string | undefined
+  let results: PeerResult[] = []
+  try {
+    // (Waiting for Time Machine to go quiet and the recovery guard come before the snapshot.)
+
+    // Snapshot
+    snapshot = await takeSnapshot(ctx)
+    recordStep(ctx, { step: 'snapshot', snapshot, result: 'ok' })
+    ctx.log.info('snapshot', snapshot)
+
+    // Replicate
+    results = await replicateSnapshot(ctx, snapshot, peers)
+    const code = replicationExitCode(results)
+
+    // Prune, never after a failed run
+    if (code !== EXIT.failed) {
+      const pruned = await pruneAll(ctx)
+      const removed = pruned.reduce((n, r) => n + r.removed.length, 0)
+      recordStep(ctx, { step: 'prune', result: 'ok', message: `removed ${removed} snapshots` })
+    }
+
+    const result = RESULT_WORD[code] ?? 'failed'
+    const message = results.filter((r) => r.result !== 'ok' && r.result !== 'up-to-date').map((r) => `${r.peer}: ${r.result}`).join(', ') || 'all peers have it'
+    recordStep(ctx, { step: 'backup', snapshot, result, seconds: elapsed(), message })
+    saveBackupStatus(ctx, { time: ctx.clock.now().toISOString(), exit_code: code, result, snapshot, message, peers: results })
+    return code
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err)
+    recordStep(ctx, { step: 'backup', snapshot, result: 'failed', seconds: elapsed(), message })
+    saveBackupStatus(ctx, { time: ctx.clock.now().toISOString(), exit_code: EXIT.failed, result: 'failed', snapshot, message, peers: results })
+    throw err
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  return runCommand(argv, { usage }, (ctx) => withLock(state(ctx.config).lock, () => backup(ctx)))
+}
+
+runIfMain(import.meta.url, main)

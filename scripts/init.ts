@@ -1,0 +1,82 @@
+#!/usr/bin/env tsx
+// famlab init: prepares this node — state dir, node key, storage layout, a family of one.
+// Idempotent. Exit 0 done, 1 failed, 2 bad config.
+import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs'
+import { isBtrfs, createSubvolume } from '../lib/btrfs.ts'
+import { runCommand } from '../lib/cli.ts'
+import { FamlabError, runIfMain } from '../lib/exit.ts'
+import { refreshSshFiles, selfMember } from '../lib/family.ts'
+import { recordStep } from '../lib/history.ts'
+import { loadMembership, saveMembership, findMember, withMember } from '../lib/members.ts'
+import { state, storage } from '../lib/paths.ts'
+import { generateKeyPair } from '../lib/ssh.ts'
+import { chownToServiceUser, ensureStateDir, lookupAccount } from '../lib/state.ts'
+
+const usage = `
+famlab init [--config FILE]
+
+Prepares this node: the state directory, the node's SSH key, the storage layout under
+root (local/ as a btrfs subvolume, snapshots/, replicas/) and a family with this node alone.
+Safe to run again: it only creates what is missing and refreshes generated files.
+
+Exit codes: 0 done, 1 failed, 2 bad config.
+Example: famlab init --config /etc/famlab/famlab.yaml
+`
+
+function refuseWorldWritable(path: string, field: string, file: string): void {
+  if (existsSync(path) && (statSync(path).mode & 0o002) !== 0) {
+    throw new FamlabError(`${file}: ${field}: ${path} is world-writable; famlab refuses to use it`, `chmod o-w ${path}`)
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  return runCommand(argv, { usage }, async (ctx) => {
+    const { config } = ctx
+    const paths = storage(config)
+    const files = state(config)
+    if (process.getuid?.() !== 0) throw new FamlabError('init must run as root (it creates subvolumes and gives replicas/ to ssh.user)')
+    const account = lookupAccount(config.ssh.user)
+    if (!account) throw new FamlabError(`${config.file}: ssh.user: the account "${config.ssh.user}" does not exist`, 'make install creates it, or: useradd --system --shell /bin/sh famlab')
+    if (!existsSync(config.root)) throw new FamlabError(`${config.file}: root: ${config.root} does not exist`)
+    refuseWorldWritable(config.root, 'root', config.file)
+    refuseWorldWritable(config.state, 'state', config.file)
+
+    // State directory and node key
+    ensureStateDir(config, files.dir)
+    if (!existsSync(files.identity)) {
+      await generateKeyPair(files.identity, `famlab:${config.node}`)
+      chownToServiceUser(config, files.identity)
+      chownToServiceUser(config, `${files.identity}.pub`)
+      ctx.log.info('init', `created node key ${files.identity}`)
+    }
+
+    // Storage layout: local/ is what this household backs up; replicas/ belongs to ssh.user
+    if (!existsSync(paths.local)) {
+      if (isBtrfs(config.root)) await createSubvolume(paths.local)
+      else mkdirSync(paths.local)
+      ctx.log.info('init', `created ${paths.local}${isBtrfs(config.root) ? ' (btrfs subvolume)' : ''}`)
+    }
+    if (!isBtrfs(config.root)) ctx.log.warn('init', `${config.root} is not btrfs: this node can hold replicas but not take snapshots`)
+    if (!existsSync(paths.snapshots)) mkdirSync(paths.snapshots, { mode: 0o700 })
+    if (!existsSync(paths.replicas)) mkdirSync(paths.replicas, { mode: 0o700 })
+    chownToServiceUser(config, paths.replicas)
+    chmodSync(paths.replicas, 0o700)
+
+    // A family of one, or this node's own entry brought up to date
+    const now = ctx.clock.now().toISOString()
+    const current = loadMembership(config)
+    const self = selfMember(config, findMember(current ?? { version: 0, members: [] }, config.node)?.joined ?? now)
+    const stored = current && findMember(current, config.node)
+    const membership = !current ? { version: 1, members: [self] }
+      : JSON.stringify(stored) === JSON.stringify(self) ? current
+      : withMember(current, self)
+    if (membership !== current) saveMembership(config, membership)
+    refreshSshFiles(ctx, membership)
+
+    recordStep(ctx, { step: 'init', result: 'ok', message: `member list version ${membership.version}` })
+    process.stdout.write(`node ${config.node} ready at ${config.root}; family of ${membership.members.length} (version ${membership.version})\n`)
+    return 0
+  })
+}
+
+runIfMain(import.meta.url, main)

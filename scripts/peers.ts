@@ -1,0 +1,45 @@
+#!/usr/bin/env tsx
+// famlab peers: the members of the family as this node knows them.
+// Exit 0 done, 1 failed, 2 bad config.
+import { runCommand } from '../lib/cli.ts'
+import { runIfMain } from '../lib/exit.ts'
+import { requireMembership } from '../lib/family.ts'
+import { storage } from '../lib/paths.ts'
+import { listSnapshots } from '../lib/snapshots.ts'
+
+const usage = `
+famlab peers [--json] [--config FILE]
+
+Lists the members of the family as this node knows them (member list version, address,
+when each joined) and the complete replicas this node holds of each.
+
+Options:
+  --json   machine-readable: {version, members: [{name, host, port, user, joined, self, replicas}]}
+
+Exit codes: 0 done, 1 failed, 2 bad config.
+Example: famlab peers --json
+`
+
+export async function main(argv: string[]): Promise<number> {
+  return runCommand(argv, { usage, boolean: ['json'] }, async (ctx, args) => {
+    const membership = requireMembership(ctx.config)
+    const paths = storage(ctx.config)
+    const members = membership.members.map(({ name, host, port, user, joined }) => ({
+      name, host, port, user, joined,
+      self: name === ctx.config.node,
+      replicas: name === ctx.config.node ? listSnapshots(paths.snapshots) : listSnapshots(paths.replicasOf(name)),
+    }))
+    if (args.json) {
+      process.stdout.write(`${JSON.stringify({ version: membership.version, members }, null, 2)}\n`)
+      return 0
+    }
+    process.stdout.write(`family of ${members.length}, member list version ${membership.version}\n`)
+    for (const m of members) {
+      const held = m.self ? `${m.replicas.length} snapshots` : `${m.replicas.length} replicas held here`
+      process.stdout.write(`${m.self ? '*' : ' '} ${m.name.padEnd(16)} ${`${m.host}:${m.port}`.padEnd(24)} ${held}${m.replicas.length ? `, newest ${m.replicas.at(-1)}` : ''}\n`)
+    }
+    return 0
+  })
+}
+
+runIfMain(import.meta.url, main)

@@ -1,0 +1,33 @@
+#!/usr/bin/env tsx
+// famlab snapshot: a read-only btrfs snapshot of local/, named by UTC time; prints its name.
+// Exit 0 done, 1 failed, 2 bad config, 75 busy.
+import { runCommand } from '../lib/cli.ts'
+import { runIfMain } from '../lib/exit.ts'
+import { recordStep } from '../lib/history.ts'
+import { withLock } from '../lib/lock.ts'
+import { state } from '../lib/paths.ts'
+import { takeSnapshot } from '../lib/snapshots.ts'
+
+const usage = `
+famlab snapshot [--config FILE]
+
+Takes a read-only btrfs snapshot of <root>/local as <root>/snapshots/<UTC time>
+(e.g. 2026-11-23T101500Z) and prints its name. Refuses when the clock is behind
+the newest snapshot. FAMLAB_NOW replaces the clock.
+
+Exit codes: 0 done, 1 failed, 2 bad config, 75 another famlab run holds the lock.
+Example: famlab snapshot
+`
+
+export async function main(argv: string[]): Promise<number> {
+  return runCommand(argv, { usage }, async (ctx) =>
+    withLock(state(ctx.config).lock, async () => {
+      const name = await takeSnapshot(ctx)
+      recordStep(ctx, { step: 'snapshot', snapshot: name, result: 'ok' })
+      process.stdout.write(`${name}\n`)
+      return 0
+    }),
+  )
+}
+
+runIfMain(import.meta.url, main)
