@@ -1,0 +1,234 @@
+// A family of N famlab nodes on this one machine, for real: one btrfs loop file, one sshd on
+// 127.0.0.1 and one non-root ssh.user per node, enrolled with the real invite/add-peer.
+// Everything it starts is torn down by cleanup(), and leftovers of a killed run by the next one.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import YAML from 'yaml'
+import { run, runChecked, type Result } from '../../lib/exec.ts'
+
+const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)))
+const BASE_PREFIX = 'famlab-it-'
+const TMP = '/tmp'
+
+export type RunOptions = { env?: Record<string, string>; input?: string; timeoutMs?: number }
+
+export type Node = {
+  name: string
+  user: string
+  port: number
+  dir: string
+  root: string
+  state: string
+  config: string
+  famlab(args: string[], options?: RunOptions): Promise<Result>
+  /** Starts famlab in its own process group, for tests that kill it midway. */
+  spawnFamlab(args: string[], options?: RunOptions): ChildProcess
+  startSshd(): Promise<void>
+  stopSshd(): Promise<void>
+  writeConfig(extra: Record<string, unknown>): void
+}
+
+export type Family = {
+  base: string
+  nodes: Node[]
+  node(name: string): Node
+  /** Joins nodes[1..] one by one; `via` picks the member that invites each (default: the first). */
+  enroll(via?: Record<string, string>): Promise<void>
+  cleanup(): Promise<void>
+}
+
+/** The code the nodes run, in a place every test account can read (the checkout may not be). */
+async function publishCode(): Promise<string> {
+  const code = join(TMP, `famlab-it-code-${createHash('sha256').update(REPO).digest('hex').slice(0, 8)}`)
+  mkdirSync(code, { recursive: true, mode: 0o755 })
+  await runChecked(['rsync', '-a', '--delete', '--exclude=.git', '--exclude=bench/results', '--exclude=demo', `${REPO}/`, `${code}/`])
+  await runChecked(['chmod', '-R', 'a+rX', code])
+  return code
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const server = createServer()
+    server.once('error', fail)
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number }
+      server.close(() => ok(port))
+    })
+  })
+}
+
+async function ensureAccount(user: string): Promise<void> {
+  if ((await run(['getent', 'passwd', user])).ok) return
+  await runChecked(['useradd', '--system', '--shell', '/bin/sh', '--home-dir', '/', '--no-create-home', user])
+  // A locked account ("!") is refused by sshd without PAM; "*" means no password but not locked.
+  await runChecked(['usermod', '-p', '*', user])
+}
+
+const pidAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+async function stopPidFile(file: string): Promise<void> {
+  if (!existsSync(file)) return
+  const pid = Number(readFileSync(file, 'utf8').trim())
+  if (pid > 0 && pidAlive(pid)) {
+    process.kill(pid, 'SIGTERM')
+    for (let i = 0; i < 50 && pidAlive(pid); i++) await new Promise((r) => setTimeout(r, 100))
+  }
+  rmSync(file, { force: true })
+}
+
+/** Unmounts, stops sshds and removes a harness directory, even half-built. */
+async function tearDown(base: string): Promise<void> {
+  for (const entry of existsSync(base) ? readdirSync(base) : []) {
+    await stopPidFile(join(base, entry, 'sshd.pid'))
+  }
+  const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m?.startsWith(`${base}/`))
+  for (const mount of mounts.sort().reverse()) {
+    await run(['fuser', '-km', mount])
+    if (!(await run(['umount', mount])).ok) await run(['umount', '-l', mount])
+  }
+  rmSync(base, { recursive: true, force: true })
+}
+
+/** A run killed before its cleanup leaves mounts and sshds behind; the next run removes them. */
+async function reapAbandoned(): Promise<void> {
+  for (const entry of readdirSync(TMP).filter((e) => e.startsWith(BASE_PREFIX) && !e.startsWith(`${BASE_PREFIX}code`))) {
+    const base = join(TMP, entry)
+    const owner = Number(existsSync(join(base, 'owner.pid')) ? readFileSync(join(base, 'owner.pid'), 'utf8') : 0)
+    if (!owner || !pidAlive(owner)) await tearDown(base)
+  }
+}
+
+function makeNode(base: string, code: string, name: string, index: number, port: number): Node {
+  const dir = join(base, name)
+  const node: Node = {
+    name,
+    user: `flit-${index}`,
+    port,
+    dir,
+    root: join(dir, 'root'),
+    state: join(dir, 'state'),
+    config: join(dir, 'famlab.yaml'),
+    famlab: (args, options = {}) =>
+      run([join(code, 'bin/famlab'), ...args], {
+        env: { ...process.env, FAMLAB_CONFIG: node.config, ...options.env },
+        input: options.input,
+        timeoutMs: options.timeoutMs ?? 300_000,
+      }),
+    spawnFamlab: (args, options = {}) =>
+      spawn(join(code, 'bin/famlab'), args, {
+        env: { ...process.env, FAMLAB_CONFIG: node.config, ...options.env },
+        detached: true,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      }),
+    async startSshd() {
+      mkdirSync('/run/sshd', { recursive: true, mode: 0o755 })
+      const sshdConfig = join(dir, 'sshd_config')
+      writeFileSync(sshdConfig, [
+        `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${join(dir, 'ssh_host_ed25519_key')}`,
+        `PidFile ${join(dir, 'sshd.pid')}`, `AuthorizedKeysFile ${join(node.state, 'authorized_keys')}`,
+        `AllowUsers ${node.user}`, 'UsePAM no', 'StrictModes no', 'PasswordAuthentication no',
+        'KbdInteractiveAuthentication no', 'PermitRootLogin no', 'LogLevel VERBOSE', '',
+      ].join('\n'))
+      // -D keeps sshd our child, so we reap it and leave no zombie; the pid file lets a later run find it.
+      const sshd = spawn('/usr/sbin/sshd', ['-D', '-f', sshdConfig, '-E', join(dir, 'sshd.log')], { stdio: 'ignore' })
+      sshd.unref()
+      for (let i = 0; i < 50; i++) {
+        if ((await run(['bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${port}`])).ok) return
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      throw new Error(`sshd of ${name} did not start on port ${port}`)
+    },
+    stopSshd: () => stopPidFile(join(dir, 'sshd.pid')),
+    writeConfig(extra) {
+      const config = {
+        node: name,
+        root: node.root,
+        state: node.state,
+        listen: { host: '127.0.0.1', port },
+        ssh: { user: node.user, host_key: join(dir, 'ssh_host_ed25519_key.pub') },
+        ...extra,
+      }
+      writeFileSync(node.config, YAML.stringify(config), { mode: 0o644 })
+    },
+  }
+  return node
+}
+
+async function buildNode(node: Node, imageSize: string, extra: Record<string, unknown>): Promise<void> {
+  mkdirSync(node.root, { recursive: true, mode: 0o755 })
+  await ensureAccount(node.user)
+  const image = join(node.dir, 'disk.img')
+  await runChecked(['truncate', '-s', imageSize, image])
+  await runChecked(['mkfs.btrfs', '-q', '-f', image])
+  await runChecked(['mount', '-o', 'loop', image, node.root])
+  await runChecked(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', `host-${node.name}`, '-f', join(node.dir, 'ssh_host_ed25519_key')])
+  node.writeConfig(extra)
+  const init = await node.famlab(['init'])
+  if (!init.ok) throw new Error(`famlab init on ${node.name} failed: ${init.stderr}`)
+  await node.startSshd()
+}
+
+export async function createFamily(
+  names: string[],
+  options: { enroll?: boolean; config?: Record<string, unknown>; imageSize?: string } = {},
+): Promise<Family> {
+  if (process.getuid?.() !== 0) throw new Error('the integration harness needs root (loop mounts, sshd, accounts)')
+  await reapAbandoned()
+  const code = await publishCode()
+  const base = mkdtempSync(join(TMP, BASE_PREFIX))
+  await runChecked(['chmod', '755', base])
+  writeFileSync(join(base, 'owner.pid'), String(process.pid))
+  const nodes: Node[] = []
+  const family: Family = {
+    base,
+    nodes,
+    node: (name) => {
+      const found = nodes.find((n) => n.name === name)
+      if (!found) throw new Error(`no node ${name}`)
+      return found
+    },
+    async enroll(via = {}) {
+      for (const joiner of nodes.slice(1)) {
+        const inviter = family.node(via[joiner.name] ?? nodes[0].name)
+        const invite = await inviter.famlab(['invite'])
+        if (!invite.ok) throw new Error(`invite on ${inviter.name} failed: ${invite.stderr}`)
+        const token = invite.stdout.trim().split('\n').at(-1)!
+        const joined = await joiner.famlab(['add-peer', token])
+        if (!joined.ok) throw new Error(`add-peer on ${joiner.name} failed: ${joined.stderr}`)
+      }
+    },
+    cleanup: () => tearDown(base),
+  }
+  try {
+    for (const [index, name] of names.entries()) {
+      const node = makeNode(base, code, name, index, await freePort())
+      nodes.push(node)
+      await buildNode(node, options.imageSize ?? '1G', options.config ?? {})
+    }
+    if (options.enroll !== false) await family.enroll()
+  } catch (err) {
+    await family.cleanup()
+    throw err
+  }
+  return family
+}
+
+/** Reads a replica back from `holder` with `origin`'s own key, through serve, as restore does. */
+export async function pullReplica(origin: Node, holder: Node, path: string, target: string): Promise<Result> {
+  mkdirSync(target, { recursive: true })
+  return run([
+    'rsync', '-aHAX', '--numeric-ids', '-e', `ssh -F ${join(origin.state, 'ssh_config')}`,
+    `famlab-${holder.name}:${path}`, `${target}/`,
+  ])
+}
