@@ -35,8 +35,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     process.stdout.write(`family of ${members.length}, member list version ${membership.version}\n`)
     for (const m of members) {
-      const held = m.self ? `${m.replicas.length} snapshots` : `${m.replicas.length} replicas held here`
-      process.stdout.write(`${m.self ? '*' : ' '} ${m.name.padEnd(16)} ${`${m.host}:${m.port}`.padEnd(24)} ${held}${m.replicas.length ? `, newest ${m.replicas.at(-1)}` : ''}\n`)
+      const held = `${m.self ? 'snapshots here' : 'replicas held here'}: ${m.replicas.length}`
+      process.stdout.write(`${m.self ? '*' : ' '} ${m.name.padEnd(16)} ${`${m.host}:${m.port}`.padEnd(22)} ${held}${m.replicas.length ? `, newest ${m.replicas.at(-1)}` : ''}\n`)
     }
     return 0
   })

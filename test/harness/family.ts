@@ -100,13 +100,21 @@ async function tearDown(base: string): Promise<void> {
   rmSync(base, { recursive: true, force: true })
 }
 
-/** A run killed before its cleanup leaves mounts and sshds behind; the next run removes them. */
-async function reapAbandoned(): Promise<void> {
+/**
+ * A run killed before its cleanup leaves mounts and sshds behind; the next run removes them.
+ * `all` also removes families whose owner still runs (make demo-clean).
+ */
+export async function reapFamilies(all = false): Promise<number> {
+  let reaped = 0
   for (const entry of readdirSync(TMP).filter((e) => e.startsWith(BASE_PREFIX) && !e.startsWith(`${BASE_PREFIX}code`))) {
     const base = join(TMP, entry)
     const owner = Number(existsSync(join(base, 'owner.pid')) ? readFileSync(join(base, 'owner.pid'), 'utf8') : 0)
-    if (!owner || !pidAlive(owner)) await tearDown(base)
+    if (all || !owner || !pidAlive(owner)) {
+      await tearDown(base)
+      reaped++
+    }
   }
+  return reaped
 }
 
 function makeNode(base: string, code: string, name: string, index: number, port: number): Node {
@@ -184,7 +192,7 @@ export async function createFamily(
   options: { enroll?: boolean; config?: Record<string, unknown>; imageSize?: string } = {},
 ): Promise<Family> {
   if (process.getuid?.() !== 0) throw new Error('the integration harness needs root (loop mounts, sshd, accounts)')
-  await reapAbandoned()
+  await reapFamilies()
   const code = await publishCode()
   const base = mkdtempSync(join(TMP, BASE_PREFIX))
   await runChecked(['chmod', '755', base])

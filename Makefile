@@ -1,0 +1,71 @@
+# famlab — run as root on Debian 12.
+#   make test      install what the tests need, then unit + real multi-node integration tests
+#   make demo      build a three-node family on this machine, back up every node, clean up
+#   make install   install famlab under /opt/famlab (DESTDIR=/tmp/x stages files only)
+
+PREFIX      ?= /opt/famlab
+BINDIR      ?= /usr/local/bin
+SYSCONFDIR  ?= /etc/famlab
+DESTDIR     ?=
+FAMLAB_USER ?= famlab
+
+# What famlab runs on a box, and what the tests add to drive it for real.
+RUNTIME_PACKAGES = rsync openssh-server openssh-client btrfs-progs acl attr procps psmisc util-linux
+TEST_PACKAGES    = iproute2
+
+NODE_TEST = node --import tsx --test --test-reporter=spec
+
+.PHONY: deps node-deps check test test-unit test-integration demo demo-clean install uninstall
+
+# apt only when something is missing: a fresh machine gets everything, a ready one loses no time.
+deps:
+	@missing=$$(for p in $(RUNTIME_PACKAGES) $(TEST_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	command -v node >/dev/null || missing="$$missing nodejs npm"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+node-deps: node_modules/.package-lock.json
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+check: node-deps
+	node_modules/.bin/tsc --noEmit
+
+test-unit: node-deps
+	$(NODE_TEST) test/unit/*.test.ts
+
+test-integration: deps node-deps
+	$(NODE_TEST) --test-concurrency=1 test/integration/*.test.ts
+
+test: deps node-deps check test-unit test-integration
+
+demo: deps node-deps
+	node --import tsx test/demo.ts
+
+demo-clean: node-deps
+	node --import tsx test/demo.ts --clean
+
+install: node-deps
+	@[ -n "$(DESTDIR)" ] || $(MAKE) --no-print-directory deps
+	install -d $(DESTDIR)$(PREFIX) $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)
+	cp -r bin lib scripts etc package.json package-lock.json tsconfig.json $(DESTDIR)$(PREFIX)/
+	cd $(DESTDIR)$(PREFIX) && npm ci --omit=dev --no-audit --no-fund --loglevel=error
+	chmod -R a+rX $(DESTDIR)$(PREFIX)
+	ln -sf $(PREFIX)/bin/famlab $(DESTDIR)$(BINDIR)/famlab
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/famlab.yaml ]; then \
+	  echo "keeping $(DESTDIR)$(SYSCONFDIR)/famlab.yaml"; \
+	else \
+	  install -m 0644 etc/famlab.yaml.example $(DESTDIR)$(SYSCONFDIR)/famlab.yaml; \
+	  echo "wrote $(DESTDIR)$(SYSCONFDIR)/famlab.yaml: set node, root and listen, then run famlab init"; \
+	fi
+	@if [ -z "$(DESTDIR)" ] && ! getent passwd $(FAMLAB_USER) >/dev/null; then \
+	  useradd --system --shell /bin/sh --home-dir /var/lib/famlab --no-create-home $(FAMLAB_USER); \
+	  usermod -p '*' $(FAMLAB_USER); \
+	fi
+
+uninstall:
+	rm -rf $(DESTDIR)$(PREFIX) $(DESTDIR)$(BINDIR)/famlab
+	@echo "kept $(SYSCONFDIR) and the data under root and /var/lib/famlab"
