@@ -63,7 +63,9 @@ async function freePort(): Promise<number> {
 
 async function ensureAccount(user: string): Promise<void> {
   if ((await run(['getent', 'passwd', user])).ok) return
-  await runChecked(['useradd', '--system', '--shell', '/bin/sh', '--home-dir', '/', '--no-create-home', user])
+  const added = await run(['useradd', '--system', '--shell', '/bin/sh', '--home-dir', '/', '--no-create-home', user])
+  // Another test process may have created it at the same moment.
+  if (!added.ok && !(await run(['getent', 'passwd', user])).ok) throw new Error(`useradd ${user}: ${added.stderr.trim()}`)
   // A locked account ("!") is refused by sshd without PAM; "*" means no password but not locked.
   await runChecked(['usermod', '-p', '*', user])
 }
