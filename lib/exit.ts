@@ -35,8 +35,7 @@ export class BusyError extends FamlabError {
 /** Turns anything thrown into one stderr sentence and an exit code; stacks only with --verbose. */
 export function reportError(err: unknown, verbose = false): number {
   if (err instanceof FamlabError) {
-    process.stderr.write(`famlab: ${err.message}\n`)
-    if (err.hint) process.stderr.write(`famlab: ${err.hint}\n`)
+    process.stderr.write(`famlab: ${err.message}${err.hint ? ` — ${err.hint}` : ''}\n`)
     if (verbose && err.stack) process.stderr.write(`${err.stack}\n`)
     return err.exitCode
   }

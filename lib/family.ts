@@ -3,7 +3,7 @@ import { readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Config } from './config.ts'
 import type { Context } from './context.ts'
-import { FamlabError } from './exit.ts'
+import { ConfigError, FamlabError } from './exit.ts'
 import { keyOnly } from './keys.ts'
 import { acquireLock } from './lock.ts'
 import {
@@ -14,20 +14,22 @@ import { state } from './paths.ts'
 import { requestPeer, writeSshFiles, type PendingInvite } from './ssh.ts'
 import { chownToServiceUser, ensureStateDir, readJsonFile, readStateFile, writeStateFile } from './state.ts'
 
+/** A public key a config field points at; a missing or foreign file is a config error. */
+export function readConfiguredKey(config: Config, file: string, field: string): string {
+  const text = readStateFile(file)
+  if (!text || !/^ssh-ed25519 [A-Za-z0-9+/=]+/.test(text)) throw new ConfigError(`${config.file}: ${field}: ${file} is not a readable ssh-ed25519 public key`)
+  return keyOnly(text)
+}
+
 /** This node as the family knows it, from its config, its key and its sshd host key. */
 export function selfMember(config: Config, joined: string): Member {
-  const readKey = (file: string, field: string) => {
-    const text = readStateFile(file)
-    if (!text) throw new FamlabError(`${config.file}: ${field}: cannot read ${file}`)
-    return keyOnly(text)
-  }
   return {
     name: config.node,
     host: config.listen.host,
     port: config.listen.port,
     user: config.ssh.user,
-    key: readKey(`${config.ssh.identity}.pub`, 'ssh.identity'),
-    host_key: readKey(config.ssh.host_key, 'ssh.host_key'),
+    key: readConfiguredKey(config, `${config.ssh.identity}.pub`, 'ssh.identity'),
+    host_key: readConfiguredKey(config, config.ssh.host_key, 'ssh.host_key'),
     joined,
   }
 }
@@ -78,7 +80,7 @@ export function refreshSshFiles(ctx: Context, membership: Membership): void {
 export function withMembershipLock<T>(config: Config, body: () => T): T {
   ensureStateDir(config, config.state)
   const file = state(config).membershipLock
-  const lock = acquireLock(file, 'a membership change')
+  const lock = acquireLock(file, { holder: 'a membership change', waitSeconds: 30 })
   chownToServiceUser(config, file)
   try {
     return body()

@@ -10,14 +10,16 @@ export type Lock = { release(): void }
  * shared with this process, so the lock outlives the flock command and is released
  * only when we close it or die (even by SIGKILL).
  */
-export function acquireLock(file: string, holderName = 'another famlab run'): Lock {
+export function acquireLock(file: string, options: { holder?: string; waitSeconds?: number } = {}): Lock {
+  const { holder = 'another famlab run', waitSeconds = 0 } = options
   const fd = openSync(file, 'a', 0o600)
-  const result = spawnSync('flock', ['--nonblock', '--conflict-exit-code', '75', '3'], {
+  const wait = waitSeconds > 0 ? ['--timeout', String(waitSeconds)] : ['--nonblock']
+  const result = spawnSync('flock', [...wait, '--conflict-exit-code', '75', '3'], {
     stdio: ['ignore', 'ignore', 'pipe', fd],
   })
   if (result.status !== 0) {
     closeSync(fd)
-    if (result.status === 75) throw new BusyError(`${file} is held by ${holderName}; nothing was changed`)
+    if (result.status === 75) throw new BusyError(`${file} is held by ${holder}; nothing was changed`)
     throw new Error(`cannot lock ${file}: ${result.stderr?.toString().trim() || result.error?.message}`)
   }
   let held = true

@@ -2,6 +2,7 @@
 import YAML from 'yaml'
 import type { Config } from './config.ts'
 import { NODE_NAME } from './config.ts'
+import { FamlabError } from './exit.ts'
 import { state } from './paths.ts'
 import { readStateFile, writeStateFile } from './state.ts'
 
@@ -51,26 +52,40 @@ export function normalizeMembership(doc: Membership): Membership {
   return { version: doc.version, members }
 }
 
-export class MembershipFileError extends Error {}
-
-export function loadMembership(config: Config): Membership | undefined {
-  const file = state(config).peers
+/** The member list in a file: undefined when missing, a phrase when damaged. */
+function readMembershipFile(file: string): Membership | string | undefined {
   const text = readStateFile(file)
   if (text === undefined) return undefined
   let doc: unknown
   try {
     doc = YAML.parse(text, { maxAliasCount: 0 })
   } catch {
-    throw new MembershipFileError(`${file} is damaged (not valid YAML)`)
+    return 'not valid YAML'
   }
-  const problem = membershipProblem(doc)
-  if (problem) throw new MembershipFileError(`${file} is damaged (${problem})`)
-  return normalizeMembership(doc as Membership)
+  return membershipProblem(doc) ?? normalizeMembership(doc as Membership)
+}
+
+const spareOf = (file: string) => `${file}.bak`
+
+export function loadMembership(config: Config): Membership | undefined {
+  const file = state(config).peers
+  const found = readMembershipFile(file)
+  if (typeof found !== 'string') return found
+  // A damaged list (a failing disk, a hand edit) falls back to the copy written beside it.
+  const spare = readMembershipFile(spareOf(file))
+  if (spare === undefined || typeof spare === 'string') {
+    throw new FamlabError(`${file} is damaged (${found}) and so is its copy ${spareOf(file)}`, 'Re-join the family with an invite from another member.')
+  }
+  process.stderr.write(`famlab: ${file} was damaged (${found}); restored it from ${spareOf(file)}\n`)
+  saveMembership(config, spare)
+  return spare
 }
 
 export function saveMembership(config: Config, membership: Membership): void {
   const header = '# famlab family members. Managed by famlab (init, add-peer, remove-peer); do not edit.\n'
-  writeStateFile(config, state(config).peers, header + YAML.stringify(normalizeMembership(membership)))
+  const text = header + YAML.stringify(normalizeMembership(membership))
+  writeStateFile(config, state(config).peers, text)
+  writeStateFile(config, spareOf(state(config).peers), text)
 }
 
 export function peersOf(membership: Membership, self: string): Member[] {

@@ -17,6 +17,12 @@ export type Caller = { peer: string } | { invite: string }
 
 const MAX_INPUT_BYTES = 64 * 1024
 
+/** A receiver whose sender died may take a moment to notice; the next transfer waits for it. */
+const RECEIVE_LOCK_WAIT_SECONDS = 60
+
+const receiveLock = (ctx: Context, peer: string) =>
+  acquireLock(state(ctx.config).originLock(peer), { holder: `a transfer from ${peer}`, waitSeconds: RECEIVE_LOCK_WAIT_SECONDS })
+
 const callerName = (caller: Caller) => ('peer' in caller ? caller.peer : `invite ${caller.invite}`)
 
 function refuse(ctx: Context, caller: Caller, reason: string): number {
@@ -55,7 +61,7 @@ async function serveRsync(ctx: Context, peer: string, request: RsyncRequest): Pr
   const dir = originDir(ctx, peer)
   const extra = ['--fake-super', '--munge-links', `--confine-root=${realpathSync(dir)}`]
   const elapsed = stopwatch()
-  const lock = request.direction === 'receive' ? acquireLock(state(ctx.config).originLock(peer), `a transfer from ${peer}`) : undefined
+  const lock = request.direction === 'receive' ? receiveLock(ctx, peer) : undefined
   try {
     if (request.direction === 'receive') {
       prepareIncomplete(dir)
@@ -102,7 +108,7 @@ async function servePeer(ctx: Context, peer: string, words: string[], line: stri
     case 'famlab status':
       return reply(holderStatus(ctx.config.node, membership.version, peer, dir))
     case 'famlab finalize': {
-      const lock = acquireLock(state(ctx.config).originLock(peer), `a transfer from ${peer}`)
+      const lock = receiveLock(ctx, peer)
       try {
         const result = finalizeIncomplete(originDir(ctx, peer), words[2] ?? '')
         if (!result.ok) return refuse(ctx, { peer }, `finalize: ${result.reason}`)

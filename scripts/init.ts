@@ -5,7 +5,7 @@ import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs'
 import { isBtrfs, createSubvolume } from '../lib/btrfs.ts'
 import { runCommand } from '../lib/cli.ts'
 import { FamlabError, runIfMain } from '../lib/exit.ts'
-import { refreshSshFiles, selfMember } from '../lib/family.ts'
+import { readConfiguredKey, refreshSshFiles, selfMember } from '../lib/family.ts'
 import { recordStep } from '../lib/history.ts'
 import { loadMembership, saveMembership, findMember, withMember } from '../lib/members.ts'
 import { state, storage } from '../lib/paths.ts'
@@ -40,6 +40,7 @@ export async function main(argv: string[]): Promise<number> {
     if (!existsSync(config.root)) throw new FamlabError(`${config.file}: root: ${config.root} does not exist`)
     refuseWorldWritable(config.root, 'root', config.file)
     refuseWorldWritable(config.state, 'state', config.file)
+    readConfiguredKey(config, config.ssh.host_key, 'ssh.host_key')
 
     // State directory and node key
     ensureStateDir(config, files.dir)

@@ -191,7 +191,7 @@ async function buildNode(node: Node, imageSize: string, extra: Record<string, un
 
 export async function createFamily(
   names: string[],
-  options: { enroll?: boolean; config?: Record<string, unknown>; imageSize?: string } = {},
+  options: { enroll?: boolean; config?: Record<string, unknown>; imageSize?: string; imageSizes?: Record<string, string> } = {},
 ): Promise<Family> {
   if (process.getuid?.() !== 0) throw new Error('the integration harness needs root (loop mounts, sshd, accounts)')
   await reapFamilies()
@@ -224,7 +224,7 @@ export async function createFamily(
     for (const [index, name] of names.entries()) {
       const node = makeNode(base, code, name, index, await freePort())
       nodes.push(node)
-      await buildNode(node, options.imageSize ?? '1G', options.config ?? {})
+      await buildNode(node, options.imageSizes?.[name] ?? options.imageSize ?? '1G', options.config ?? {})
     }
     if (options.enroll !== false) await family.enroll()
   } catch (err) {
