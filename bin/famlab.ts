@@ -14,6 +14,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   'prune': () => import('../scripts/prune.ts'),
   'backup': () => import('../scripts/backup.ts'),
   'serve': () => import('../scripts/serve.ts'),
+  'smb-conf': () => import('../scripts/smb-conf.ts'),
+  'avahi-service': () => import('../scripts/avahi-service.ts'),
 }
 
 const usage = `famlab COMMAND [OPTIONS]   (famlab COMMAND --help for each)

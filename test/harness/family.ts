@@ -92,7 +92,7 @@ async function stopPidFile(file: string): Promise<void> {
 /** Unmounts, stops sshds and removes a harness directory, even half-built. */
 async function tearDown(base: string): Promise<void> {
   for (const entry of existsSync(base) ? readdirSync(base) : []) {
-    await stopPidFile(join(base, entry, 'sshd.pid'))
+    for (const daemon of ['sshd', 'smbd']) await stopPidFile(join(base, entry, `${daemon}.pid`))
   }
   const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m?.startsWith(`${base}/`))
   for (const mount of mounts.sort().reverse()) {
