@@ -53,6 +53,7 @@ install: node-deps
 	install -d $(DESTDIR)$(PREFIX) $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)
 	cp -r bin lib scripts etc package.json package-lock.json tsconfig.json $(DESTDIR)$(PREFIX)/
 	cd $(DESTDIR)$(PREFIX) && npm ci --omit=dev --no-audit --no-fund --loglevel=error
+	$(DESTDIR)$(PREFIX)/bin/bundle $(DESTDIR)$(PREFIX)
 	chmod -R a+rX $(DESTDIR)$(PREFIX)
 	ln -sf $(PREFIX)/bin/famlab $(DESTDIR)$(BINDIR)/famlab
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/famlab.yaml ]; then \

@@ -45,7 +45,9 @@ export type Family = {
 async function publishCode(): Promise<string> {
   const code = join(TMP, `famlab-it-code-${createHash('sha256').update(REPO).digest('hex').slice(0, 8)}`)
   mkdirSync(code, { recursive: true, mode: 0o755 })
-  await runChecked(['rsync', '-a', '--delete', '--exclude=.git', '--exclude=bench/results', '--exclude=demo', `${REPO}/`, `${code}/`])
+  await runChecked(['rsync', '-a', '--delete', '--exclude=.git', '--exclude=bench/results', '--exclude=demo', '--exclude=/dist', `${REPO}/`, `${code}/`])
+  // Nodes run the precompiled bundle, as an installed famlab does.
+  await runChecked([join(code, 'bin/bundle'), code])
   await runChecked(['chmod', '-R', 'a+rX', code])
   return code
 }
@@ -146,7 +148,9 @@ function makeNode(base: string, code: string, name: string, index: number, port:
       const sshdConfig = join(dir, 'sshd_config')
       writeFileSync(sshdConfig, [
         `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${join(dir, 'ssh_host_ed25519_key')}`,
-        `PidFile ${join(dir, 'sshd.pid')}`, `AuthorizedKeysFile ${join(node.state, 'authorized_keys')}`,
+        `PidFile ${join(dir, 'sshd.pid')}`,
+        // The second file is for benchmarks' bare rsync baseline; famlab never writes it.
+        `AuthorizedKeysFile ${join(node.state, 'authorized_keys')} ${join(dir, 'bare_authorized_keys')}`,
         `AllowUsers ${node.user}`, 'UsePAM no', 'StrictModes no', 'PasswordAuthentication no',
         'KbdInteractiveAuthentication no', 'PermitRootLogin no', 'LogLevel VERBOSE', '',
       ].join('\n'))
