@@ -1,5 +1,6 @@
 // Sends a snapshot to peers: rsync into the peer's `.incomplete`, then `finalize` renames it.
 // One peer's failure is a result, not an exception.
+import { existsSync } from 'node:fs'
 import type { Context } from './context.ts'
 import { run } from './exec.ts'
 import { EXIT } from './exit.ts'
@@ -13,7 +14,7 @@ import { hostAlias, requestPeer, sshCommand } from './ssh.ts'
 
 export type PeerResult = { peer: string; result: Outcome; message: string; bytes?: number; seconds: number }
 
-async function replicateToPeer(ctx: Context, snap: string, peer: Member): Promise<PeerResult> {
+async function replicateToPeer(ctx: Context, snap: string, peer: Member, bwlimitKbps: number): Promise<PeerResult> {
   const elapsed = stopwatch()
   const done = (result: Outcome, message: string, bytes?: number): PeerResult => ({ peer: peer.name, result, message, bytes, seconds: elapsed() })
 
@@ -26,9 +27,10 @@ async function replicateToPeer(ctx: Context, snap: string, peer: Member): Promis
 
   // Transfer into .incomplete
   ctx.log.info('replicate', `sending ${snap}${status.data.incomplete ? ' (resuming)' : ''}`, peer.name)
-  const command = pushCommand(storage(ctx.config).snapshot(snap), hostAlias(peer.name), {
+  const source = storage(ctx.config).snapshot(snap)
+  const command = pushCommand(source, hostAlias(peer.name), {
     ssh: sshCommand(ctx.config),
-    bwlimitKbps: ctx.config.replication.bwlimit_kbps,
+    bwlimitKbps,
     timeoutS: ctx.config.replication.timeout_s,
     progress: ctx.interactive,
   })
@@ -40,21 +42,32 @@ async function replicateToPeer(ctx: Context, snap: string, peer: Member): Promis
     return done(result, remote ? `${message}; ${remote}` : message, bytes)
   }
 
-  // Only a finished transfer gets a complete name
+  // Only a finished transfer of a snapshot that still exists gets a complete name: a snapshot
+  // deleted under rsync may have been sent only in part.
+  if (!existsSync(source)) return done('failed', `${snap} was deleted here during the transfer; not finalized`, bytes)
   const finalized = await requestPeer(ctx, peer.name, ['finalize', snap])
   if (finalized.outcome !== 'ok') return done(finalized.outcome, `transfer done but not finalized: ${finalized.message}`, bytes)
   return done('ok', `${snap} complete`, bytes)
 }
 
+/**
+ * Under a timer every peer is fed at once, so one slow home does not hold up the others and
+ * the uplink cap is shared between them; a person watching gets one transfer at a time, each
+ * with its own progress.
+ */
 export async function replicateSnapshot(ctx: Context, snap: string, peers: Member[]): Promise<PeerResult[]> {
-  const results: PeerResult[] = []
-  for (const peer of peers) {
-    const outcome = await replicateToPeer(ctx, snap, peer)
+  const concurrent = ctx.interactive ? 1 : peers.length
+  const bwlimitKbps = Math.ceil(ctx.config.replication.bwlimit_kbps / Math.max(concurrent, 1))
+  const replicateOne = async (peer: Member): Promise<PeerResult> => {
+    const outcome = await replicateToPeer(ctx, snap, peer, bwlimitKbps)
     recordStep(ctx, { step: 'replicate', snapshot: snap, ...outcome })
     const say = outcome.result === 'ok' || outcome.result === 'up-to-date' ? ctx.log.info : ctx.log.warn
     say('replicate', `${outcome.result}: ${outcome.message}${outcome.bytes !== undefined ? ` (${outcome.bytes} bytes sent)` : ''}`, peer.name)
-    results.push(outcome)
+    return outcome
   }
+  if (concurrent > 1) return Promise.all(peers.map(replicateOne))
+  const results: PeerResult[] = []
+  for (const peer of peers) results.push(await replicateOne(peer))
   return results
 }
 
