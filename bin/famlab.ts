@@ -16,6 +16,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   'serve': () => import('../scripts/serve.ts'),
   'smb-conf': () => import('../scripts/smb-conf.ts'),
   'avahi-service': () => import('../scripts/avahi-service.ts'),
+  'add-target': () => import('../scripts/add-target.ts'),
 }
 
 const usage = `famlab COMMAND [OPTIONS]   (famlab COMMAND --help for each)

@@ -11,7 +11,7 @@ export type TransferOptions = {
   progress: boolean
 }
 
-function commonFlags(options: TransferOptions): string[] {
+export function commonFlags(options: TransferOptions): string[] {
   return [
     ...ARCHIVE_FLAGS,
     '--stats',

@@ -12,6 +12,7 @@ import { state } from '../lib/paths.ts'
 import { pruneAll } from '../lib/prune.ts'
 import { replicateSnapshot, replicationExitCode, type PeerResult } from '../lib/replicate.ts'
 import { takeSnapshot } from '../lib/snapshots.ts'
+import { pruneTargets, replicateToTargets } from '../lib/target-store.ts'
 import { saveBackupStatus } from '../lib/status.ts'
 
 const usage = `
@@ -19,8 +20,8 @@ famlab backup [--config FILE]
 
 One complete backup run, under the node lock:
   snapshot   read-only btrfs snapshot of local/
-  replicate  the snapshot to every peer (rsync --link-dest over SSH)
-  prune      retention on snapshots/ and replicas/, only if the run did not fail
+  replicate  the snapshot to every peer and bare target (rsync --link-dest over SSH)
+  prune      retention on snapshots/, replicas/ and targets, only if the run did not fail
 Each step is recorded in <state>/history.jsonl; the outcome in <state>/status.json.
 
 Exit codes: 0 every peer has the snapshot, 3 some peers unreachable (systemd: success),
@@ -44,12 +45,12 @@ async function backup(ctx: Context): Promise<number> {
     ctx.log.info('snapshot', snapshot)
 
     // Replicate
-    results = await replicateSnapshot(ctx, snapshot, peers)
+    results = [...await replicateSnapshot(ctx, snapshot, peers), ...await replicateToTargets(ctx, snapshot)]
     const code = replicationExitCode(results)
 
     // Prune, never after a failed run
     if (code !== EXIT.failed) {
-      const pruned = await pruneAll(ctx)
+      const pruned = [...await pruneAll(ctx), ...await pruneTargets(ctx)]
       const removed = pruned.reduce((n, r) => n + r.removed.length, 0)
       recordStep(ctx, { step: 'prune', result: 'ok', message: `removed ${removed} snapshots` })
     }

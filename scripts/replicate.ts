@@ -9,16 +9,18 @@ import { findMember, peersOf } from '../lib/members.ts'
 import { state, storage } from '../lib/paths.ts'
 import { replicateSnapshot, replicationExitCode } from '../lib/replicate.ts'
 import { newestSnapshot } from '../lib/snapshots.ts'
+import { replicateToTargets } from '../lib/target-store.ts'
+import { loadTargets } from '../lib/targets.ts'
 
 const usage = `
 famlab replicate [--peer NAME] [--config FILE]
 
-Sends the newest snapshot to each peer with rsync --link-dest over SSH, into the peer's
+Sends the newest snapshot to each peer and bare target with rsync --link-dest over SSH, into the peer's
 replicas/<this node>/.incomplete, and has the peer name it complete only when the
 transfer finished. An interrupted transfer is resumed by the next run.
 
 Options:
-  --peer NAME   only this peer
+  --peer NAME   only this peer (or bare target)
 
 Exit codes: 0 every peer has it, 3 some peers unreachable (the others have it),
 1 failed, 2 bad arguments or config, 75 another famlab run holds the lock.
@@ -30,10 +32,11 @@ export async function main(argv: string[]): Promise<number> {
     withLock(state(ctx.config).lock, async () => {
       const membership = requireMembership(ctx.config)
       const peers = args.peer ? [findMember(membership, args.peer)].filter((m) => m !== undefined) : peersOf(membership, ctx.config.node)
-      if (args.peer && (peers.length === 0 || args.peer === ctx.config.node)) throw new UsageError(`--peer: "${args.peer}" is not a peer of this node`)
+      const targets = loadTargets(ctx.config).filter((t) => !args.peer || t.name === args.peer)
+      if (args.peer && (peers.length + targets.length === 0 || args.peer === ctx.config.node)) throw new UsageError(`--peer: "${args.peer}" is not a peer or target of this node`)
       const snap = newestSnapshot(storage(ctx.config).snapshots)
       if (!snap) throw new FamlabError('there is no snapshot to replicate yet', 'Run famlab snapshot or famlab backup.')
-      return replicationExitCode(await replicateSnapshot(ctx, snap, peers))
+      return replicationExitCode([...await replicateSnapshot(ctx, snap, peers), ...await replicateToTargets(ctx, snap, targets)])
     }),
   )
 }

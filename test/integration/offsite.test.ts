@@ -1,0 +1,109 @@
+// Beyond the family LAN, on the real harness: a bare target (plain sshd account, no famlab),
+// seeding a peer from a carried disk, and rejoining from a recovery kit.
+import assert from 'node:assert/strict'
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { run } from '../../lib/exec.ts'
+import { createFamily, type Family, type Node } from '../harness/family.ts'
+import { createPlainTarget, type PlainTarget } from '../harness/plain-target.ts'
+import { treeDifferences, writeManyFiles, writeRichTree } from '../harness/tree.ts'
+
+const at = (hours: number) => new Date(Date.UTC(2026, 10, 23, 10) + hours * 3600_000).toISOString().replace('.000', '')
+const snapAt = (hours: number) => at(hours).replace(/:/g, '')
+const history = (node: Node) => readFileSync(join(node.state, 'history.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+const sentTo = (node: Node, peer: string, snap: string) =>
+  history(node).filter((e) => e.step === 'replicate' && e.peer === peer && e.snapshot === snap && e.result === 'ok').map((e) => e.bytes as number)
+const list = (dir: string) => (existsSync(dir) ? readdirSync(dir).sort() : [])
+
+describe('a bare target', () => {
+  let family: Family
+  let alice: Node
+  let vps: PlainTarget
+  const onTarget = (...parts: string[]) => join(vps.data, 'alice', ...parts)
+
+  before(async () => {
+    family = await createFamily(['alice', 'bob'])
+    alice = family.node('alice')
+    vps = await createPlainTarget(family.base)
+  })
+  after(() => family?.cleanup())
+
+  it('is added only when it can be reached with the pinned host key and this node is authorized', async () => {
+    const add = (hostKey: string) => alice.famlab(['add-target', 'vps', '--ssh', `${vps.user}@127.0.0.1:${vps.port}`, '--path', vps.data, '--host-key', hostKey])
+    const bad = await alice.famlab(['add-target', 'vps', '--ssh', 'nobody-at-all', '--path', vps.data, '--host-key', vps.hostKey])
+    assert.equal(bad.code, 2, bad.stderr)
+    assert.match(bad.stderr, /--ssh/)
+
+    const unauthorized = await add(vps.hostKey)
+    assert.equal(unauthorized.code, 1)
+    assert.match(unauthorized.stderr, /authorize this node's key/)
+    assert.ok(!existsSync(join(alice.state, 'targets.yaml')) || !readFileSync(join(alice.state, 'targets.yaml'), 'utf8').includes('vps'))
+
+    vps.authorize(readFileSync(join(alice.state, 'id_ed25519.pub'), 'utf8'))
+    const otherKey = readFileSync(join(family.node('bob').dir, 'ssh_host_ed25519_key.pub'), 'utf8')
+    const wrongHostKey = await add(otherKey)
+    assert.equal(wrongHostKey.code, 1)
+    assert.match(wrongHostKey.stderr, /refused/)
+
+    const added = await add(vps.hostKey)
+    assert.equal(added.code, 0, added.stderr)
+    assert.match(readFileSync(join(alice.state, 'targets_known_hosts'), 'utf8'), new RegExp(`^famlab-target-vps ${vps.hostKey.replace(/[+/]/g, '\\$&')}$`, 'm'))
+  })
+
+  it('receives every snapshot like a peer: byte-identical with owners, modes, ACLs and xattrs', async () => {
+    await writeRichTree(join(alice.root, 'local'), 'alice')
+    writeManyFiles(join(alice.root, 'local/many'), 200, 16 * 1024)
+    const backup = await alice.famlab(['backup'], { env: { FAMLAB_NOW: at(0) } })
+    assert.equal(backup.code, 0, backup.stderr)
+    assert.deepEqual(list(onTarget()), [snapAt(0)])
+    const pulled = join(family.base, 'pulled-from-vps')
+    const pull = await run([
+      'rsync', '-aHAX', '--numeric-ids', '--rsync-path=rsync --fake-super', '-e', `ssh -F ${join(alice.state, 'targets_ssh_config')}`,
+      `famlab-target-vps:${onTarget(snapAt(0))}/`, `${pulled}/`,
+    ])
+    assert.equal(pull.code, 0, pull.stderr)
+    assert.deepEqual(await treeDifferences(join(alice.root, 'snapshots', snapAt(0)), pulled), [])
+    const owner = statSync(onTarget(snapAt(0), 'docs/letter.txt')).uid
+    assert.equal(owner, Number((await run(['id', '-u', vps.user])).stdout.trim()), 'stored as the plain user, owner kept in xattrs')
+  })
+
+  it('links unchanged files to the previous snapshot and sends about the changed bytes', async () => {
+    writeFileSync(join(alice.root, 'local/many/file-00042.bin'), Buffer.alloc(16 * 1024, 7))
+    const backup = await alice.famlab(['backup'], { env: { FAMLAB_NOW: at(1) } })
+    assert.equal(backup.code, 0, backup.stderr)
+    assert.deepEqual(list(onTarget()), [snapAt(0), snapAt(1)])
+    const file = (snap: string, name: string) => statSync(onTarget(snap, 'many', name)).ino
+    assert.equal(file(snapAt(0), 'file-00007.bin'), file(snapAt(1), 'file-00007.bin'))
+    assert.notEqual(file(snapAt(0), 'file-00042.bin'), file(snapAt(1), 'file-00042.bin'))
+    const [bytes] = sentTo(alice, 'vps', snapAt(1))
+    assert.ok(bytes > 16 * 1024 && bytes < 16 * 1024 + 220 * 100 + 20_000, `sent ${bytes} bytes`)
+  })
+
+  it('an unreachable target makes the backup partial; the peers still get it, the next run catches up', async () => {
+    await vps.stop()
+    try {
+      const backup = await alice.famlab(['backup'], { env: { FAMLAB_NOW: at(2) } })
+      assert.equal(backup.code, 3, backup.stderr)
+      assert.ok(list(join(family.node('bob').root, 'replicas/alice')).includes(snapAt(2)))
+      assert.equal(history(alice).findLast((e) => e.step === 'replicate' && e.peer === 'vps').result, 'offline')
+    } finally {
+      await vps.start()
+    }
+    const replicate = await alice.famlab(['replicate', '--peer', 'vps'], { env: { FAMLAB_NOW: at(2) } })
+    assert.equal(replicate.code, 0, replicate.stderr)
+    assert.deepEqual(list(onTarget()), [snapAt(0), snapAt(1), snapAt(2)])
+  })
+
+  it('retention on the target is run by this node, with --dry-run first', async () => {
+    alice.writeConfig({ retention: { replicas: '2h' } })
+    const dry = await alice.famlab(['prune', '--dry-run'], { env: { FAMLAB_NOW: at(2) } })
+    assert.equal(dry.code, 0, dry.stderr)
+    assert.match(dry.stdout, new RegExp(`would remove vps:${onTarget()}/${snapAt(0)}`))
+    assert.deepEqual(list(onTarget()), [snapAt(0), snapAt(1), snapAt(2)])
+    const prune = await alice.famlab(['prune'], { env: { FAMLAB_NOW: at(2) } })
+    assert.equal(prune.code, 0, prune.stderr)
+    assert.deepEqual(list(onTarget()), [snapAt(1), snapAt(2)])
+    alice.writeConfig({})
+  })
+})
