@@ -17,6 +17,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   'smb-conf': () => import('../scripts/smb-conf.ts'),
   'avahi-service': () => import('../scripts/avahi-service.ts'),
   'add-target': () => import('../scripts/add-target.ts'),
+  'seed': () => import('../scripts/seed.ts'),
 }
 
 const usage = `famlab COMMAND [OPTIONS]   (famlab COMMAND --help for each)

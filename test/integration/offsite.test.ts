@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { run } from '../../lib/exec.ts'
-import { createFamily, type Family, type Node } from '../harness/family.ts'
+import { createFamily, pullReplica, type Family, type Node } from '../harness/family.ts'
 import { createPlainTarget, type PlainTarget } from '../harness/plain-target.ts'
 import { treeDifferences, writeManyFiles, writeRichTree } from '../harness/tree.ts'
 
@@ -16,18 +16,20 @@ const sentTo = (node: Node, peer: string, snap: string) =>
   history(node).filter((e) => e.step === 'replicate' && e.peer === peer && e.snapshot === snap && e.result === 'ok').map((e) => e.bytes as number)
 const list = (dir: string) => (existsSync(dir) ? readdirSync(dir).sort() : [])
 
-describe('a bare target', () => {
+describe('beyond the family LAN', () => {
   let family: Family
-  let alice: Node
+  let alice: Node, bob: Node
   let vps: PlainTarget
   const onTarget = (...parts: string[]) => join(vps.data, 'alice', ...parts)
 
   before(async () => {
     family = await createFamily(['alice', 'bob'])
-    alice = family.node('alice')
+    ;[alice, bob] = family.nodes
     vps = await createPlainTarget(family.base)
   })
   after(() => family?.cleanup())
+
+  describe('a bare target', () => {
 
   it('is added only when it can be reached with the pinned host key and this node is authorized', async () => {
     const add = (hostKey: string) => alice.famlab(['add-target', 'vps', '--ssh', `${vps.user}@127.0.0.1:${vps.port}`, '--path', vps.data, '--host-key', hostKey])
@@ -41,7 +43,7 @@ describe('a bare target', () => {
     assert.ok(!existsSync(join(alice.state, 'targets.yaml')) || !readFileSync(join(alice.state, 'targets.yaml'), 'utf8').includes('vps'))
 
     vps.authorize(readFileSync(join(alice.state, 'id_ed25519.pub'), 'utf8'))
-    const otherKey = readFileSync(join(family.node('bob').dir, 'ssh_host_ed25519_key.pub'), 'utf8')
+    const otherKey = readFileSync(join(bob.dir, 'ssh_host_ed25519_key.pub'), 'utf8')
     const wrongHostKey = await add(otherKey)
     assert.equal(wrongHostKey.code, 1)
     assert.match(wrongHostKey.stderr, /refused/)
@@ -85,7 +87,7 @@ describe('a bare target', () => {
     try {
       const backup = await alice.famlab(['backup'], { env: { FAMLAB_NOW: at(2) } })
       assert.equal(backup.code, 3, backup.stderr)
-      assert.ok(list(join(family.node('bob').root, 'replicas/alice')).includes(snapAt(2)))
+      assert.ok(list(join(bob.root, 'replicas/alice')).includes(snapAt(2)))
       assert.equal(history(alice).findLast((e) => e.step === 'replicate' && e.peer === 'vps').result, 'offline')
     } finally {
       await vps.start()
@@ -105,5 +107,50 @@ describe('a bare target', () => {
     assert.equal(prune.code, 0, prune.stderr)
     assert.deepEqual(list(onTarget()), [snapAt(1), snapAt(2)])
     alice.writeConfig({})
+  })
+})
+
+  describe('seeding a peer from a carried disk', () => {
+    const carried = () => join(family.base, 'carried-disk')
+    let seed: string
+
+    it('exports the newest snapshot with checksums; the peer refuses a wrong origin and a damaged copy', async () => {
+      writeManyFiles(join(bob.root, 'local/photos'), 150, 32 * 1024)
+      await writeRichTree(join(bob.root, 'local'), 'bob')
+      assert.equal((await bob.famlab(['snapshot'], { env: { FAMLAB_NOW: at(0) } })).code, 0)
+      const exported = await bob.famlab(['seed', 'export', '--peer', 'alice', '--to', carried()])
+      assert.equal(exported.code, 0, exported.stderr)
+      seed = exported.stdout.trim()
+      assert.equal(seed, join(carried(), `famlab-seed-bob-${snapAt(0)}`))
+
+      const wrongOrigin = await alice.famlab(['seed', 'import', '--from', carried(), '--origin', 'alice'])
+      assert.equal(wrongOrigin.code, 2, wrongOrigin.stderr)
+      const victim = join(seed, 'tree/photos/file-00003.bin')
+      const original = readFileSync(victim)
+      writeFileSync(victim, Buffer.concat([original.subarray(0, 100), Buffer.from([original[100] ^ 1]), original.subarray(101)]))
+      const damaged = await alice.famlab(['seed', 'import', '--from', carried(), '--origin', 'bob'])
+      assert.equal(damaged.code, 1, damaged.stderr)
+      assert.match(damaged.stderr, /damaged.*file-00003/)
+      assert.deepEqual(list(join(alice.root, 'replicas/bob')).filter((n) => !n.startsWith('.')), [])
+      writeFileSync(victim, original)
+    })
+
+    it('places the seed as a complete replica; the first network run sends about the changed bytes', async () => {
+      const imported = await alice.famlab(['seed', 'import', '--from', carried(), '--origin', 'bob'])
+      assert.equal(imported.code, 0, imported.stderr)
+      assert.deepEqual(list(join(alice.root, 'replicas/bob')), [snapAt(0)])
+      const seeded = join(alice.root, 'replicas/bob', snapAt(0), 'photos/file-00007.bin')
+      assert.equal(statSync(seeded).uid, Number((await run(['id', '-u', alice.user])).stdout.trim()))
+
+      writeFileSync(join(bob.root, 'local/photos/file-00042.bin'), Buffer.alloc(32 * 1024, 9))
+      const backup = await bob.famlab(['backup'], { env: { FAMLAB_NOW: at(1) } })
+      assert.equal(backup.code, 0, backup.stderr)
+      const [bytes] = sentTo(bob, 'alice', snapAt(1))
+      assert.ok(bytes > 32 * 1024 && bytes < 32 * 1024 + 200 * 100 + 20_000, `sent ${bytes} bytes after the seed`)
+      assert.equal(statSync(seeded).ino, statSync(join(alice.root, 'replicas/bob', snapAt(1), 'photos/file-00007.bin')).ino)
+      const pulled = join(family.base, 'pulled-seeded')
+      assert.equal((await pullReplica(bob, alice, `${snapAt(1)}/`, pulled)).code, 0)
+      assert.deepEqual(await treeDifferences(join(bob.root, 'snapshots', snapAt(1)), pulled), [])
+    })
   })
 })
