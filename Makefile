@@ -10,7 +10,7 @@ DESTDIR     ?=
 FAMLAB_USER ?= famlab
 
 # What famlab runs on a box, and what the tests add to drive it for real.
-RUNTIME_PACKAGES = rsync openssh-server openssh-client btrfs-progs acl attr procps psmisc util-linux samba samba-vfs-modules samba-common-bin avahi-daemon
+RUNTIME_PACKAGES = rsync openssh-server openssh-client btrfs-progs acl attr procps psmisc util-linux samba samba-vfs-modules samba-common-bin avahi-daemon cryptsetup-bin
 TEST_PACKAGES    = iproute2 smbclient libxml2-utils
 
 NODE_TEST = node --import tsx --test --test-reporter=spec

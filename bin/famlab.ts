@@ -18,6 +18,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   'avahi-service': () => import('../scripts/avahi-service.ts'),
   'add-target': () => import('../scripts/add-target.ts'),
   'seed': () => import('../scripts/seed.ts'),
+  'disk': () => import('../scripts/disk.ts'),
 }
 
 const usage = `famlab COMMAND [OPTIONS]   (famlab COMMAND --help for each)
