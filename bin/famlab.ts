@@ -19,6 +19,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   'add-target': () => import('../scripts/add-target.ts'),
   'seed': () => import('../scripts/seed.ts'),
   'disk': () => import('../scripts/disk.ts'),
+  'user': () => import('../scripts/user.ts'),
+  'tm-idle': () => import('../scripts/tm-idle.ts'),
 }
 
 const usage = `famlab COMMAND [OPTIONS]   (famlab COMMAND --help for each)

@@ -1,16 +1,25 @@
 // The one clock: FAMLAB_NOW (ISO 8601 UTC) replaces the system time everywhere.
 import { UsageError } from './exit.ts'
 
-export type Clock = { now(): Date }
+export type Clock = {
+  now(): Date
+  /** Waits; a FAMLAB_NOW clock only moves forward instead, so tests never wait. */
+  sleep(ms: number): Promise<void>
+}
 
 export function createClock(env: NodeJS.ProcessEnv): Clock {
   const fixed = env.FAMLAB_NOW
-  if (!fixed) return { now: () => new Date() }
-  const time = Date.parse(fixed)
+  if (!fixed) return { now: () => new Date(), sleep: (ms) => new Promise((done) => setTimeout(done, ms)) }
+  let time = Date.parse(fixed)
   if (!/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?Z$/.test(fixed) || Number.isNaN(time)) {
     throw new UsageError(`FAMLAB_NOW: "${fixed}" is not an ISO 8601 UTC time such as 2026-11-23T10:00:00Z`)
   }
-  return { now: () => new Date(time) }
+  return {
+    now: () => new Date(time),
+    sleep: async (ms) => {
+      time += ms
+    },
+  }
 }
 
 const SNAPSHOT_NAME = /^(\d{4})-(\d\d)-(\d\d)T(\d\d)(\d\d)(\d\d)Z$/

@@ -14,6 +14,7 @@ import { replicateSnapshot, replicationExitCode, type PeerResult } from '../lib/
 import { takeSnapshot } from '../lib/snapshots.ts'
 import { pruneTargets, replicateToTargets } from '../lib/target-store.ts'
 import { saveBackupStatus } from '../lib/status.ts'
+import { waitForQuiet } from '../lib/timemachine.ts'
 
 const usage = `
 famlab backup [--config FILE]
@@ -22,10 +23,12 @@ One complete backup run, under the node lock:
   snapshot   read-only btrfs snapshot of local/
   replicate  the snapshot to every peer and bare target (rsync --link-dest over SSH)
   prune      retention on snapshots/, replicas/ and targets, only if the run did not fail
+Before the snapshot it waits (checking every minute, up to timemachine.wait_minutes) until
+no Mac or PC is writing: see famlab tm-idle.
 Each step is recorded in <state>/history.jsonl; the outcome in <state>/status.json.
 
 Exit codes: 0 every peer has the snapshot, 3 some peers unreachable (systemd: success),
-1 failed, 2 bad config, 75 another famlab run holds the lock.
+1 failed, 2 bad config, 75 another famlab run holds the lock or Time Machine stayed busy.
 Example: famlab backup
 `
 
@@ -36,9 +39,10 @@ async function backup(ctx: Context): Promise<number> {
   const peers = peersOf(requireMembership(ctx.config), ctx.config.node)
   let snapshot: string | undefined
   let results: PeerResult[] = []
-  try {
-    // (Waiting for Time Machine to go quiet and the recovery guard come before the snapshot.)
+  // Wait until no Mac or PC is writing (75, nothing changed, past timemachine.wait_minutes)
+  await waitForQuiet(ctx)
 
+  try {
     // Snapshot
     snapshot = await takeSnapshot(ctx)
     recordStep(ctx, { step: 'snapshot', snapshot, result: 'ok' })

@@ -171,6 +171,8 @@ function makeNode(base: string, code: string, name: string, index: number, port:
         state: node.state,
         listen: { host: '127.0.0.1', port },
         ssh: { user: node.user, host_key: join(dir, 'ssh_host_ed25519_key.pub') },
+        // Test files are written just before a backup: don't wait for them to age.
+        timemachine: { quiet_minutes: 0 },
         ...extra,
       }
       writeFileSync(node.config, YAML.stringify(config), { mode: 0o644 })

@@ -56,7 +56,8 @@ export async function startSmbd(node: Node): Promise<Smbd> {
   const conf = join(node.dir, 'smb.conf')
   writeFileSync(conf, generated.stdout.replace(/^\[global\]\n/m, `[global]\n${harnessGlobals(node.dir, port)}`))
 
-  const smbd = spawn('smbd', ['--foreground', '--no-process-group', `--configfile=${conf}`], { stdio: 'ignore' })
+  // Its own process group: on shutdown smbd signals its whole group, which must not be ours.
+  const smbd = spawn('smbd', ['--foreground', '--no-process-group', `--configfile=${conf}`], { stdio: 'ignore', detached: true })
   smbd.unref()
   writeFileSync(join(node.dir, 'smbd.pid'), String(smbd.pid))
   for (let i = 0; ; i++) {
@@ -75,10 +76,11 @@ export async function startSmbd(node: Node): Promise<Smbd> {
     openSession: (user, password, share = 'timemachine') =>
       spawn('smbclient', [...target(share), '-U', user], { env: { ...process.env, PASSWD: password }, stdio: ['pipe', 'pipe', 'pipe'] }),
     async stop() {
-      if (smbd.exitCode === null) {
-        smbd.kill('SIGTERM')
-        await new Promise((r) => smbd.once('exit', r))
-      }
+      if (smbd.exitCode !== null || smbd.signalCode !== null) return
+      const exited = new Promise((r) => smbd.once('exit', r))
+      smbd.ref() // keep the test process alive until smbd is gone
+      smbd.kill('SIGTERM')
+      await exited
     },
   }
 }
