@@ -3,7 +3,7 @@
 // Everything it starts is torn down by cleanup(), and leftovers of a killed run by the next one.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -113,7 +113,9 @@ export async function reapFamilies(all = false): Promise<number> {
   for (const entry of readdirSync(TMP).filter((e) => e.startsWith(BASE_PREFIX) && !e.startsWith(`${BASE_PREFIX}code`))) {
     const base = join(TMP, entry)
     const owner = Number(existsSync(join(base, 'owner.pid')) ? readFileSync(join(base, 'owner.pid'), 'utf8') : 0)
-    if (all || !owner || !pidAlive(owner)) {
+    // A family created this instant may not have its owner.pid yet.
+    const newborn = !owner && Date.now() - statSync(base).mtimeMs < 60_000
+    if (all || (!owner && !newborn) || (owner && !pidAlive(owner))) {
       await tearDown(base)
       reaped++
     }
@@ -203,8 +205,9 @@ export async function createFamily(
   await reapFamilies()
   const code = await publishCode()
   const base = mkdtempSync(join(TMP, BASE_PREFIX))
-  await runChecked(['chmod', '755', base])
+  // Claimed before any await: a reaper in another test process treats an unowned family as dead.
   writeFileSync(join(base, 'owner.pid'), String(process.pid))
+  await runChecked(['chmod', '755', base])
   const nodes: Node[] = []
   const family: Family = {
     base,
