@@ -1,5 +1,6 @@
 // btrfs operations famlab needs: subvolumes, read-only snapshots, deletion.
-import { lstatSync, statfsSync } from 'node:fs'
+import { lstatSync, readdirSync, statfsSync } from 'node:fs'
+import { join } from 'node:path'
 import { run, runChecked } from './exec.ts'
 
 const BTRFS_MAGIC = 0x9123683e
@@ -26,6 +27,10 @@ export async function createSubvolume(path: string): Promise<void> {
   await runChecked(['btrfs', '-q', 'subvolume', 'create', path])
 }
 
+export async function createSnapshot(source: string, target: string): Promise<void> {
+  await runChecked(['btrfs', '-q', 'subvolume', 'snapshot', source, target])
+}
+
 export async function createReadonlySnapshot(source: string, target: string): Promise<void> {
   await runChecked(['btrfs', '-q', 'subvolume', 'snapshot', '-r', source, target])
 }
@@ -34,8 +39,35 @@ export async function deleteSubvolume(path: string): Promise<void> {
   await runChecked(['btrfs', '-q', 'subvolume', 'delete', path])
 }
 
+export async function setReadonly(path: string, readonly: boolean): Promise<void> {
+  await runChecked(['btrfs', 'property', 'set', '-f', '-ts', path, 'ro', String(readonly)])
+}
+
+/** Subvolumes one or two levels below `dir` (a snapshot's sources/<name>): deleted before it. */
+export function nestedSubvolumes(dir: string): string[] {
+  const below = (parent: string) => {
+    try {
+      return readdirSync(parent, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(parent, e.name))
+    } catch {
+      return []
+    }
+  }
+  const found: string[] = []
+  for (const child of below(dir)) {
+    if (isSubvolume(child)) found.push(child)
+    else found.push(...below(child).filter(isSubvolume))
+  }
+  return found
+}
+
 export async function removeTree(path: string): Promise<void> {
-  if (isSubvolume(path)) return deleteSubvolume(path)
+  if (isSubvolume(path)) {
+    const nested = nestedSubvolumes(path)
+    // A read-only snapshot cannot lose its nested subvolumes; it is already out of sight here.
+    if (nested.length > 0) await setReadonly(path, false)
+    for (const inner of nested) await removeTree(inner)
+    return deleteSubvolume(path)
+  }
   const result = await run(['rm', '-rf', '--one-file-system', '--', path])
   if (!result.ok) throw new Error(`cannot remove ${path}: ${result.stderr.trim()}`)
 }

@@ -1,7 +1,7 @@
 // The config file: one schema table, validated once into a frozen, typed object (CONTRACT: Config file).
 import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
-import { dirname, isAbsolute, join, resolve } from 'node:path'
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path'
 import { parse as parseEnv } from 'dotenv'
 import YAML from 'yaml'
 import { ConfigError } from './exit.ts'
@@ -35,7 +35,11 @@ export type Config = {
     readonly storage_full_percent: number
     readonly mailto: string
   }
+  /** More directories backed up beside local/, each under `sources/<name>` in the snapshot. */
+  readonly sources: readonly Source[]
 }
+
+export type Source = { readonly name: string; readonly path: string }
 
 export const DEFAULT_CONFIG_PATH = '/etc/famlab/famlab.yaml'
 export const NODE_NAME = /^[a-z][a-z0-9-]{0,31}$/
@@ -69,6 +73,24 @@ const retention: Check = (v) => {
   if (typeof v !== 'string') return { error: `must be a string like "14d 8w 12m *y", got ${show(v)}` }
   const policy = parsePolicy(v)
   return typeof policy === 'string' ? { error: `${policy}` } : { value: policy }
+}
+
+const SOURCE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
+
+/** `sources:` entries: a path (named by its last component) or `{name, path}`. Paths are checked when used. */
+const sourceList: Check = (v) => {
+  if (!Array.isArray(v)) return { error: `must be a list of directories, got ${show(v)}` }
+  const sources: Source[] = []
+  for (const [i, entry] of v.entries()) {
+    const where = `entry ${i + 1} (${show(entry)})`
+    const { name, path, ...rest } = typeof entry === 'string' ? { path: entry, name: basename(entry) } : isMapping(entry) ? entry : {} as Doc
+    if (Object.keys(rest).length) return { error: `${where} has unknown keys ${Object.keys(rest).join(', ')} (known: name, path)` }
+    if (typeof path !== 'string' || !isAbsolute(path)) return { error: `${where} needs an absolute path` }
+    if (typeof name !== 'string' || !SOURCE_NAME.test(name)) return { error: `${where} needs a name matching [A-Za-z0-9][A-Za-z0-9._-]{0,63} (write {name: …, path: …})` }
+    if (sources.some((s) => s.name === name)) return { error: `${where}: the name "${name}" is used twice` }
+    sources.push({ name, path: resolve(path) })
+  }
+  return { value: sources }
 }
 
 const SCHEMA: Schema = {
@@ -108,6 +130,7 @@ const SCHEMA: Schema = {
     storage_full_percent: { check: number(1, 100), default: 90 },
     mailto: { check: text(/^[^\s,]+(,[^\s,]+)*$/, 'mail addresses separated by commas'), default: 'root' },
   },
+  sources: { check: sourceList, default: [] },
 }
 
 const isField = (entry: Field | Schema): entry is Field => typeof (entry as Field).check === 'function'

@@ -6,6 +6,8 @@ import { chownToServiceUser, ensureStateDir, readStateFile } from './state.ts'
 
 export type Outcome =
   | 'ok' | 'up-to-date' | 'skipped' | 'offline' | 'no-space' | 'refused' | 'partial' | 'timeout' | 'busy' | 'failed'
+  /** Done, with something the admin should know (a live source changed while it was copied). */
+  | 'warning'
 
 export type HistoryEntry = {
   time: string

@@ -12,6 +12,7 @@ import { state } from '../lib/paths.ts'
 import { pruneAll } from '../lib/prune.ts'
 import { replicateSnapshot, replicationExitCode, type PeerResult } from '../lib/replicate.ts'
 import { takeSnapshot } from '../lib/snapshots.ts'
+import { checkSources } from '../lib/sources.ts'
 import { pruneTargets, replicateToTargets } from '../lib/target-store.ts'
 import { saveBackupStatus } from '../lib/status.ts'
 import { waitForQuiet } from '../lib/timemachine.ts'
@@ -73,7 +74,10 @@ async function backup(ctx: Context): Promise<number> {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  return runCommand(argv, { usage }, (ctx) => withLock(state(ctx.config).lock, () => backup(ctx)))
+  return runCommand(argv, { usage }, async (ctx) => {
+    checkSources(ctx.config)
+    return withLock(state(ctx.config).lock, () => backup(ctx))
+  })
 }
 
 runIfMain(import.meta.url, main)
