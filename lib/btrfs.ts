@@ -60,14 +60,19 @@ export function nestedSubvolumes(dir: string): string[] {
   return found
 }
 
-export async function removeTree(path: string): Promise<void> {
-  if (isSubvolume(path)) {
-    const nested = nestedSubvolumes(path)
+/** Subvolumes and plain trees alike, each kind in one process: a 90-day prune is one call, not 90. */
+export async function removeTrees(paths: string[]): Promise<void> {
+  const subvolumes = paths.filter(isSubvolume)
+  const trees = paths.filter((p) => !subvolumes.includes(p))
+  for (const subvolume of subvolumes) {
+    const nested = nestedSubvolumes(subvolume)
+    if (nested.length === 0) continue
     // A read-only snapshot cannot lose its nested subvolumes; it is already out of sight here.
-    if (nested.length > 0) await setReadonly(path, false)
-    for (const inner of nested) await removeTree(inner)
-    return deleteSubvolume(path)
+    await setReadonly(subvolume, false)
+    await removeTrees(nested)
   }
-  const result = await run(['rm', '-rf', '--one-file-system', '--', path])
-  if (!result.ok) throw new Error(`cannot remove ${path}: ${result.stderr.trim()}`)
+  if (subvolumes.length) await runChecked(['btrfs', '-q', 'subvolume', 'delete', ...subvolumes])
+  if (!trees.length) return
+  const result = await run(['rm', '-rf', '--one-file-system', '--', ...trees])
+  if (!result.ok) throw new Error(`cannot remove ${trees.join(', ')}: ${result.stderr.trim()}`)
 }

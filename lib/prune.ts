@@ -2,7 +2,7 @@
 // Only the holding node prunes; `.incomplete` and `.resume` are never touched.
 import { readdirSync, renameSync } from 'node:fs'
 import { join } from 'node:path'
-import { removeTree } from './btrfs.ts'
+import { removeTrees } from './btrfs.ts'
 import type { Context } from './context.ts'
 import { change } from './exec.ts'
 import { PRUNING_PREFIX, storage } from './paths.ts'
@@ -11,26 +11,25 @@ import { listSnapshots } from './snapshots.ts'
 
 export type PruneResult = { where: string; kept: string[]; removed: string[] }
 
-/** Renamed first, so an interrupted delete never leaves a partial tree under a complete name. */
-async function removeSnapshot(ctx: Context, dir: string, name: string): Promise<void> {
-  const doomed = join(dir, `${PRUNING_PREFIX}${name}`)
-  await change(ctx, 'prune', `remove ${join(dir, name)}`, async () => {
-    renameSync(join(dir, name), doomed)
-    await removeTree(doomed)
-  })
-}
-
 /** Finishes deletes that a crash interrupted. */
 async function removeLeftovers(ctx: Context, dir: string): Promise<void> {
-  for (const entry of readdirSync(dir).filter((e) => e.startsWith(PRUNING_PREFIX))) {
-    await change(ctx, 'prune', `finish removing ${join(dir, entry)}`, () => removeTree(join(dir, entry)))
-  }
+  const leftovers = readdirSync(dir).filter((e) => e.startsWith(PRUNING_PREFIX)).map((e) => join(dir, e))
+  if (leftovers.length) await change(ctx, 'prune', `finish removing ${leftovers.length} interrupted deletes in ${dir}`, () => removeTrees(leftovers))
 }
 
 async function pruneDir(ctx: Context, dir: string, policy: RetentionPolicy): Promise<PruneResult> {
   await removeLeftovers(ctx, dir)
   const plan = planPrune(listSnapshots(dir), policy, ctx.clock.now())
-  for (const name of plan.remove) await removeSnapshot(ctx, dir, name)
+  if (plan.remove.length) {
+    // Renamed first, so an interrupted delete never leaves a partial tree under a complete name.
+    await change(ctx, 'prune', `remove ${plan.remove.length} snapshots from ${dir}`, async () => {
+      const doomed = plan.remove.map((name) => {
+        renameSync(join(dir, name), join(dir, `${PRUNING_PREFIX}${name}`))
+        return join(dir, `${PRUNING_PREFIX}${name}`)
+      })
+      await removeTrees(doomed)
+    })
+  }
   return { where: dir, kept: plan.keep, removed: plan.remove }
 }
 
