@@ -15,7 +15,7 @@ TEST_PACKAGES    = iproute2 smbclient libxml2-utils
 
 NODE_TEST = node --import tsx --test --test-reporter=spec
 
-.PHONY: deps node-deps check test test-unit test-integration demo demo-clean install uninstall
+.PHONY: deps node-deps check test test-unit test-integration test-faults bench demo demo-clean install uninstall
 
 # apt only when something is missing: a fresh machine gets everything, a ready one loses no time.
 deps:
@@ -40,7 +40,15 @@ test-unit: node-deps
 test-integration: deps node-deps
 	$(NODE_TEST) --test-concurrency=1 test/integration/*.test.ts
 
+# Fault injection on the real harness; prints a table of fault, runs, survived.
+test-faults: deps node-deps
+	$(NODE_TEST) test/faults/*.test.ts
+
 test: deps node-deps check test-unit test-integration
+
+# famlab against bare rsync on a real family; BENCH_ARGS='--files 150000' for the reference size.
+bench: deps node-deps
+	node --import tsx bench/run.ts $(BENCH_ARGS)
 
 demo: deps node-deps
 	node --import tsx test/demo.ts
