@@ -60,6 +60,8 @@ export function nestedSubvolumes(dir: string): string[] {
   return found
 }
 
+export const removeTree = (path: string) => removeTrees([path])
+
 /** Subvolumes and plain trees alike, each kind in one process: a 90-day prune is one call, not 90. */
 export async function removeTrees(paths: string[]): Promise<void> {
   const subvolumes = paths.filter(isSubvolume)
