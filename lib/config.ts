@@ -34,9 +34,11 @@ export type Config = {
     readonly stale_hours: number
     readonly storage_full_percent: number
     readonly mailto: string
+    readonly warn_days: number
   }
   /** More directories backed up beside local/, each under `sources/<name>` in the snapshot. */
   readonly sources: readonly Source[]
+  readonly family: { readonly copies: number | 'all' }
 }
 
 export type Source = { readonly name: string; readonly path: string }
@@ -93,6 +95,9 @@ const sourceList: Check = (v) => {
   return { value: sources }
 }
 
+const copies: Check = (v) =>
+  v === 'all' || (typeof v === 'number' && Number.isInteger(v) && v >= 1) ? { value: v } : { error: `is ${show(v)}, expected a number of copies (1 or more) or "all"` }
+
 const SCHEMA: Schema = {
   node: { check: text(NODE_NAME, 'a name matching [a-z][a-z0-9-]{0,31}') },
   root: { check: absolutePath },
@@ -129,8 +134,12 @@ const SCHEMA: Schema = {
     stale_hours: { check: number(0, 100000), default: 36 },
     storage_full_percent: { check: number(1, 100), default: 90 },
     mailto: { check: text(/^[^\s,]+(,[^\s,]+)*$/, 'mail addresses separated by commas'), default: 'root' },
+    warn_days: { check: number(1, 3650), default: 14 },
   },
   sources: { check: sourceList, default: [] },
+  family: {
+    copies: { check: copies, default: 'all' },
+  },
 }
 
 const isField = (entry: Field | Schema): entry is Field => typeof (entry as Field).check === 'function'

@@ -1,6 +1,7 @@
 // Joining and keeping the family in agreement: invites, join, and member-list updates.
 import { readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
+import { offeredBytes, readDisk } from './capacity.ts'
 import type { Config } from './config.ts'
 import type { Context } from './context.ts'
 import { ConfigError, FamlabError } from './exit.ts'
@@ -31,7 +32,14 @@ export function selfMember(config: Config, joined: string): Member {
     key: readConfiguredKey(config, `${config.ssh.identity}.pub`, 'ssh.identity'),
     host_key: readConfiguredKey(config, config.ssh.host_key, 'ssh.host_key'),
     joined,
+    ...offeredSpace(config),
   }
+}
+
+/** What this node offers the family, announced with its membership: it weighs placement. */
+function offeredSpace(config: Config): { offered_bytes?: number } {
+  const disk = readDisk(config.root)
+  return disk ? { offered_bytes: offeredBytes(config, disk) } : {}
 }
 
 export function requireMembership(config: Config): Membership {

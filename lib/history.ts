@@ -18,6 +18,8 @@ export type HistoryEntry = {
   peer?: string
   snapshot?: string
   bytes?: number
+  /** With step "usage": the disk's size, beside `bytes` used (the storage forecast's samples). */
+  total_bytes?: number
   seconds?: number
   message?: string
 }

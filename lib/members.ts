@@ -17,6 +17,8 @@ export type Member = {
   /** That node's sshd host key, pinned by every other member. */
   host_key: string
   joined: string
+  /** Bytes this node offers the family (its disk beyond capacity.local_fraction); weighs placement. */
+  offered_bytes?: number
 }
 
 export type Membership = { version: number; members: Member[] }
@@ -41,13 +43,16 @@ export function membershipProblem(value: unknown): string | undefined {
     if (typeof m.user !== 'string' || !/^[a-z_][a-z0-9_-]{0,31}$/.test(m.user)) return `${where}: bad user`
     if (typeof m.key !== 'string' || !PUBLIC_KEY.test(m.key)) return `${where}: key is not an ssh-ed25519 public key`
     if (typeof m.host_key !== 'string' || !PUBLIC_KEY.test(m.host_key)) return `${where}: host_key is not an ssh-ed25519 public key`
+    if (m.offered_bytes !== undefined && (!Number.isSafeInteger(m.offered_bytes) || m.offered_bytes < 0)) return `${where}: offered_bytes must be a whole number of bytes`
   }
   return undefined
 }
 
 export function normalizeMembership(doc: Membership): Membership {
   const members = doc.members
-    .map(({ name, host, port, user, key, host_key, joined }) => ({ name, host, port, user, key, host_key, joined: String(joined ?? '') }))
+    .map(({ name, host, port, user, key, host_key, joined, offered_bytes }) => ({
+      name, host, port, user, key, host_key, joined: String(joined ?? ''), ...(offered_bytes === undefined ? {} : { offered_bytes }),
+    }))
     .sort((a, b) => a.name.localeCompare(b.name))
   return { version: doc.version, members }
 }

@@ -2,13 +2,13 @@
 // famlab backup: the whole run under one lock — snapshot, replicate, prune, history.
 // Exit 0 done, 3 some peers unreachable, 1 failed, 2 bad config, 75 busy.
 import { runCommand } from '../lib/cli.ts'
+import { choosePeers, refuseOverAllowance } from '../lib/copies.ts'
 import type { Context } from '../lib/context.ts'
 import { EXIT, runIfMain } from '../lib/exit.ts'
 import { requireMembership } from '../lib/family.ts'
 import { recordStep, stopwatch } from '../lib/history.ts'
 import { withLock } from '../lib/lock.ts'
-import { peersOf } from '../lib/members.ts'
-import { state } from '../lib/paths.ts'
+import { state, storage } from '../lib/paths.ts'
 import { pruneAll } from '../lib/prune.ts'
 import { replicateSnapshot, replicationExitCode, type PeerResult } from '../lib/replicate.ts'
 import { takeSnapshot } from '../lib/snapshots.ts'
@@ -16,13 +16,15 @@ import { checkSources } from '../lib/sources.ts'
 import { pruneTargets, replicateToTargets } from '../lib/target-store.ts'
 import { saveBackupStatus } from '../lib/status.ts'
 import { waitForQuiet } from '../lib/timemachine.ts'
+import { recordUsageSample } from '../lib/usage.ts'
 
 const usage = `
 famlab backup [--config FILE]
 
 One complete backup run, under the node lock:
   snapshot   read-only btrfs snapshot of local/
-  replicate  the snapshot to every peer and bare target (rsync --link-dest over SSH)
+  replicate  the snapshot to every peer (or, with family.copies, the peers placed for it)
+             and bare target (rsync --link-dest over SSH); refused when over the allowance
   prune      retention on snapshots/, replicas/ and targets, only if the run did not fail
 Before the snapshot it waits (checking every minute, up to timemachine.wait_minutes) until
 no Mac or PC is writing: see famlab tm-idle.
@@ -37,7 +39,7 @@ const RESULT_WORD = { [EXIT.ok]: 'ok', [EXIT.partial]: 'partial' } as Record<num
 
 async function backup(ctx: Context): Promise<number> {
   const elapsed = stopwatch()
-  const peers = peersOf(requireMembership(ctx.config), ctx.config.node)
+  const membership = requireMembership(ctx.config)
   let snapshot: string | undefined
   let results: PeerResult[] = []
   // Wait until no Mac or PC is writing (75, nothing changed, past timemachine.wait_minutes)
@@ -49,8 +51,10 @@ async function backup(ctx: Context): Promise<number> {
     recordStep(ctx, { step: 'snapshot', snapshot, result: 'ok' })
     ctx.log.info('snapshot', snapshot)
 
-    // Replicate
-    results = [...await replicateSnapshot(ctx, snapshot, peers), ...await replicateToTargets(ctx, snapshot)]
+    // Replicate to the peers holding this node's copies, within the family agreement, and to bare targets
+    const peers = await choosePeers(ctx, membership)
+    const refused = await refuseOverAllowance(ctx, membership, storage(ctx.config).snapshot(snapshot), snapshot, peers)
+    results = [...(refused ?? await replicateSnapshot(ctx, snapshot, peers)), ...await replicateToTargets(ctx, snapshot)]
     const code = replicationExitCode(results)
 
     // Prune, never after a failed run
@@ -60,6 +64,7 @@ async function backup(ctx: Context): Promise<number> {
       recordStep(ctx, { step: 'prune', result: 'ok', message: `removed ${removed} snapshots` })
     }
 
+    recordUsageSample(ctx)
     const result = RESULT_WORD[code] ?? 'failed'
     const message = results.filter((r) => r.result !== 'ok' && r.result !== 'up-to-date').map((r) => `${r.peer}: ${r.result}`).join(', ') || 'all peers have it'
     recordStep(ctx, { step: 'backup', snapshot, result, seconds: elapsed(), message })

@@ -1,0 +1,104 @@
+// family.copies on a real four-node family: each origin on exactly k peers, the same placement
+// seen from every node; a peer gone past offline_hours hands its place to the next one, which
+// is seeded with a full copy; a snapshot over the allowance (S / k) is refused, nothing sent.
+import assert from 'node:assert/strict'
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { runChecked } from '../../lib/exec.ts'
+import { createFamily, pullReplica, type Family, type Node } from '../harness/family.ts'
+import { treeDifferences, writeRichTree } from '../harness/tree.ts'
+
+// Serve records the requests it answers by the real clock: the test's clock runs ahead of it.
+const at = (hours: number) => new Date(Date.UTC(2027, 0, 4, 10) + hours * 3600_000).toISOString().replace('.000', '')
+const snapAt = (hours: number) => at(hours).replace(/:/g, '')
+const replicasOn = (holder: Node, origin: string) =>
+  existsSync(join(holder.root, 'replicas', origin)) ? readdirSync(join(holder.root, 'replicas', origin)).sort() : []
+const history = (node: Node) => readFileSync(join(node.state, 'history.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+const COPIES = { family: { copies: 2 } }
+
+type PeersJson = { members: { name: string; placed_on: string[]; offered_bytes: number }[] }
+
+describe('a four-node family keeping two copies of each', () => {
+  let family: Family
+  let alice: Node
+  let placement: Record<string, string[]>
+
+  before(async () => {
+    family = await createFamily(['alice', 'bob', 'carol', 'dave'], { config: COPIES })
+    alice = family.nodes[0]
+  })
+  after(() => family?.cleanup())
+
+  it('places each origin on exactly two peers, computed identically on every node', async () => {
+    const views = await Promise.all(family.nodes.map(async (n) => JSON.parse((await n.famlab(['peers', '--json'])).stdout) as PeersJson))
+    placement = Object.fromEntries(views[0].members.map((m) => [m.name, m.placed_on]))
+    for (const view of views) {
+      assert.deepEqual(Object.fromEntries(view.members.map((m) => [m.name, m.placed_on])), placement)
+      for (const m of view.members) assert.ok(m.offered_bytes > 0, `${m.name} announced the space it offers`)
+    }
+    for (const node of family.nodes) {
+      await writeRichTree(join(node.root, 'local'), node.name)
+      const backup = await node.famlab(['backup'], { env: { FAMLAB_NOW: at(0) } })
+      assert.equal(backup.code, 0, backup.stderr)
+    }
+    for (const origin of family.nodes) {
+      assert.equal(placement[origin.name].length, 2)
+      assert.ok(!placement[origin.name].includes(origin.name))
+      for (const holder of family.nodes.filter((h) => h !== origin)) {
+        const expected = placement[origin.name].includes(holder.name) ? [snapAt(0)] : []
+        assert.deepEqual(replicasOn(holder, origin.name), expected, `${origin.name} on ${holder.name}`)
+      }
+    }
+  })
+
+  it('a holder gone past offline_hours hands its place to the next peer, seeded with a full copy', async () => {
+    const [gone, stays] = placement.alice.map((name) => family.node(name))
+    const next = family.nodes.find((n) => n !== alice && !placement.alice.includes(n.name))!
+    await gone.stopSshd()
+    try {
+      // Within offline_hours the place is kept: the run is partial.
+      writeFileSync(join(alice.root, 'local/docs/later.txt'), 'one hour later\n')
+      const partial = await alice.famlab(['backup'], { env: { FAMLAB_NOW: at(1) } })
+      assert.equal(partial.code, 3, partial.stderr)
+      assert.deepEqual(replicasOn(next, 'alice'), [])
+
+      // 25 hours after the last answer, the next peer in the ranking takes the place.
+      const moved = await alice.famlab(['backup'], { env: { FAMLAB_NOW: at(25) } })
+      assert.equal(moved.code, 0, moved.stderr)
+      assert.match(moved.stderr, new RegExp(`${gone.name}: unreachable for over 24h`))
+      assert.deepEqual(replicasOn(next, 'alice'), [snapAt(25)])
+      assert.deepEqual(replicasOn(stays, 'alice'), [snapAt(0), snapAt(1), snapAt(25)])
+      const seeded = join(family.base, 'seeded')
+      assert.equal((await pullReplica(alice, next, `${snapAt(25)}/`, seeded)).code, 0)
+      assert.deepEqual(await treeDifferences(join(alice.root, 'snapshots', snapAt(25)), seeded), [])
+      const probes = history(alice).filter((e) => e.step === 'probe' && e.peer === gone.name)
+      assert.deepEqual(probes.map((e) => e.result), ['offline'])
+      const view = JSON.parse((await alice.famlab(['peers', '--json'], { env: { FAMLAB_NOW: at(25) } })).stdout) as PeersJson
+      assert.deepEqual(view.members.find((m) => m.name === 'alice')!.placed_on, [stays.name, next.name])
+    } finally {
+      await gone.startSshd()
+    }
+
+    // Back again: the probe finds it, and it takes its place back.
+    const back = await alice.famlab(['backup'], { env: { FAMLAB_NOW: at(26) } })
+    assert.equal(back.code, 0, back.stderr)
+    assert.ok(replicasOn(gone, 'alice').includes(snapAt(26)))
+    assert.ok(!replicasOn(next, 'alice').includes(snapAt(26)))
+  })
+
+  it('refuses a snapshot over the allowance (offered space / copies) before sending anything', async () => {
+    // 90% of the disk for the household leaves ~100 MB offered: an allowance of ~50 MB with 2 copies.
+    alice.writeConfig({ ...COPIES, capacity: { local_fraction: 0.9 } })
+    assert.equal((await alice.famlab(['init'])).code, 0)
+    await runChecked(['dd', 'if=/dev/urandom', `of=${join(alice.root, 'local/big.bin')}`, 'bs=1M', 'count=60', 'status=none'])
+    const before = Object.fromEntries(family.nodes.map((n) => [n.name, replicasOn(n, 'alice')]))
+    const refused = await alice.famlab(['backup'], { env: { FAMLAB_NOW: at(27) } })
+    assert.equal(refused.code, 1, refused.stderr)
+    assert.match(refused.stderr, /over this node's allowance of \d+ .*nothing was sent/)
+    for (const node of family.nodes) assert.deepEqual(replicasOn(node, 'alice'), before[node.name], node.name)
+    const record = history(alice).filter((e) => e.step === 'agreement').at(-1)
+    assert.equal(record.result, 'refused')
+    assert.ok(record.bytes > 60 * 2 ** 20)
+  })
+})
