@@ -4,21 +4,11 @@ import { closeSync, fstatSync, ftruncateSync, linkSync, mkdirSync, openSync, wri
 import { randomBytes } from 'node:crypto'
 import { dirname, join } from 'node:path'
 import { runChecked } from '../lib/exec.ts'
+import { seededRandom } from '../test/harness/tree.ts'
 
 export const BAND_BYTES = 8 << 20
 
 export type Household = { files: string[]; bands: string[]; bytes: number }
-
-/** A small deterministic generator (mulberry32), so two runs with one seed build the same tree. */
-export function seededRandom(seed: number): () => number {
-  let state = seed
-  return () => {
-    state = (state + 0x6d2b79f5) | 0
-    let t = Math.imul(state ^ (state >>> 15), 1 | state)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** Incompressible bytes, cheap: one random block, rotated by a per-file offset. */
 const NOISE = Buffer.from(Array.from({ length: 1 << 20 }, (_, i) => (Math.imul(i + 1, 2654435761) >>> 13) & 0xff))

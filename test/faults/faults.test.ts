@@ -1,26 +1,21 @@
 // Fault injection on the real harness. Each fault ends with: no complete-named replica that
 // differs from its source, every earlier snapshot intact, and the next backup succeeding.
-// Prints a table: fault, runs, survived. FAMLAB_FAULT_SEED replays the random kill points.
+// Prints a table: fault, runs, survived. FAMLAB_FAULT_SEED replays the random kill points;
+// FAMLAB_FAULT_KILLS sets how many (default 10).
 import assert from 'node:assert/strict'
 import { existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { run, runChecked } from '../../lib/exec.ts'
 import { createFamily, type Family, type Node } from '../harness/family.ts'
-import { writeManyFiles, writeRichTree } from '../harness/tree.ts'
+import { seededRandom, writeManyFiles, writeRichTree } from '../harness/tree.ts'
 import { Witness } from '../harness/witness.ts'
 
 const seed = Number(process.env.FAMLAB_FAULT_SEED ?? Math.floor(Math.random() * 2 ** 31))
 process.stdout.write(`# fault seed: ${seed} (FAMLAB_FAULT_SEED=${seed} replays it)\n`)
-const random = (() => {
-  let state = seed
-  return () => {
-    state = (state + 0x6d2b79f5) | 0
-    let t = Math.imul(state ^ (state >>> 15), 1 | state)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-})()
+const random = seededRandom(seed)
+/** `make test` runs a quick pass; `make test-faults` the full ten. */
+const KILLS = Number(process.env.FAMLAB_FAULT_KILLS ?? 10)
 
 const table: { fault: string; runs: number; survived: number }[] = []
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
@@ -116,7 +111,7 @@ describe('fault injection', () => {
   })
 
   it('SIGKILL of backup at random points of the run', async () => {
-    await survive('SIGKILL of backup at a random point', 10, async () => {
+    await survive('SIGKILL of backup at a random point', KILLS, async () => {
       await writePayload(alice, 6)
       const backup = alice.spawnFamlab(['backup'], { env: nextNow() })
       await sleep(Math.floor(random() * 4000))

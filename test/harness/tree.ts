@@ -46,3 +46,14 @@ export async function treeDifferences(expected: string, actual: string): Promise
   if (!result.ok) throw new Error(`rsync compare failed: ${result.stderr}`)
   return result.stdout.split('\n').filter((line) => line.trim() !== '')
 }
+
+/** A small deterministic generator (mulberry32), so two runs with one seed build the same tree. */
+export function seededRandom(seed: number): () => number {
+  let state = seed
+  return () => {
+    state = (state + 0x6d2b79f5) | 0
+    let t = Math.imul(state ^ (state >>> 15), 1 | state)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
