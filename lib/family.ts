@@ -8,8 +8,8 @@ import { ConfigError, FamlabError } from './exit.ts'
 import { keyOnly } from './keys.ts'
 import { acquireLock } from './lock.ts'
 import {
-  findMember, loadMembership, membershipProblem, normalizeMembership, peersOf, saveMembership, withMember,
-  type Member, type Membership,
+  findMember, isRevoked, loadMembership, membershipDigest, membershipProblem, mergeMemberships, normalizeMembership, peersOf,
+  saveMembership, withMember, type Member, type Membership,
 } from './members.ts'
 import { state } from './paths.ts'
 import { requestPeer, writeSshFiles, type PendingInvite } from './ssh.ts'
@@ -50,7 +50,8 @@ export function requireMembership(config: Config): Membership {
 
 // Invites
 
-type InviteRecord = PendingInvite & { created: string }
+/** `reenroll`: the invite replaces that member's key (a reinstalled node) instead of adding a member. */
+type InviteRecord = PendingInvite & { created: string; reenroll?: string }
 
 const inviteFile = (config: Config, id: string) => join(state(config).invites, `${id}.json`)
 
@@ -72,11 +73,12 @@ export function saveInvite(config: Config, invite: InviteRecord): void {
   writeStateFile(config, inviteFile(config, invite.id), JSON.stringify(invite))
 }
 
-/** Takes an invite out of use; true only for the one caller that found it valid. */
-function consumeInvite(config: Config, id: string, now: Date): boolean {
+/** The invite while it is unused and unexpired; an expired one is deleted on sight. */
+function validInvite(config: Config, id: string, now: Date): InviteRecord | undefined {
   const record = readJsonFile<InviteRecord>(inviteFile(config, id))
+  if (record && record.expires * 1000 > now.getTime()) return record
   rmSync(inviteFile(config, id), { force: true })
-  return record !== undefined && record.expires * 1000 > now.getTime()
+  return undefined
 }
 
 // Member-list changes. All of them happen under the membership lock, which serve also takes.
@@ -97,38 +99,59 @@ export function withMembershipLock<T>(config: Config, body: () => T): T {
   }
 }
 
-/** Adopts a member list from a peer when it is newer and still has us in it. */
-export function adoptMembership(ctx: Context, from: string, received: unknown): Membership {
+export type Adoption = { membership: Membership; changed: boolean }
+
+/**
+ * Merges a member list from a peer into ours. An older list adds nothing and is refused; one
+ * that revokes this node's own key is refused too (this node was removed or re-enrolled elsewhere).
+ */
+export function adoptMembership(ctx: Context, from: string, received: unknown): Adoption {
   const problem = membershipProblem(received)
   if (problem) throw new FamlabError(`the member list from ${from} is invalid: ${problem}`)
   const incoming = normalizeMembership(received as Membership)
   return withMembershipLock(ctx.config, () => {
     const current = requireMembership(ctx.config)
-    if (incoming.version <= current.version) {
-      throw new FamlabError(`the member list from ${from} (version ${incoming.version}) is not newer than ours (${current.version})`)
+    const merged = mergeMemberships(current, incoming)
+    if (membershipDigest(merged) === membershipDigest(current)) {
+      if (membershipDigest(incoming) !== membershipDigest(current) || incoming.version < current.version) {
+        throw new FamlabError(`the member list from ${from} (version ${incoming.version}) is older than ours (version ${current.version})`)
+      }
+      return { membership: current, changed: false }
     }
-    const self = findMember(incoming, ctx.config.node)
     const ours = findMember(current, ctx.config.node)
-    if (!self || self.key !== ours?.key) {
-      throw new FamlabError(`the member list from ${from} does not list this node with its current key`)
+    if (!ours || findMember(merged, ctx.config.node)?.key !== ours.key) {
+      throw new FamlabError(`the member list from ${from} (version ${incoming.version}) removes this node or revokes its key; not adopted`)
     }
-    saveMembership(ctx.config, incoming)
-    refreshSshFiles(ctx, incoming)
-    return incoming
+    saveMembership(ctx.config, merged)
+    refreshSshFiles(ctx, merged)
+    return { membership: merged, changed: true }
   })
 }
 
-/** The inviter's side of a join: checks and spends the invite, then adds the member. */
+/** The inviter's side of a join: checks the invite and the joiner, then spends the invite. */
 export function acceptJoin(ctx: Context, inviteId: string, joiner: Member): Membership {
   return withMembershipLock(ctx.config, () => {
     const now = ctx.clock.now()
-    if (!consumeInvite(ctx.config, inviteId, now)) {
-      refreshSshFiles(ctx, requireMembership(ctx.config))
+    const invite = validInvite(ctx.config, inviteId, now)
+    const current = requireMembership(ctx.config)
+    if (!invite) {
+      refreshSshFiles(ctx, current)
       throw new FamlabError('this invite was already used or has expired; ask for a new one')
     }
-    const current = requireMembership(ctx.config)
     if (joiner.name === ctx.config.node) throw new FamlabError(`"${joiner.name}" is the inviting node's own name`)
-    const updated = withMember(current, { ...joiner, joined: now.toISOString() })
+    const existing = findMember(current, joiner.name)
+    if (invite.reenroll && joiner.name !== invite.reenroll) {
+      throw new FamlabError(`this invite re-enrolls "${invite.reenroll}", but the joining node is named "${joiner.name}"`)
+    }
+    if (!invite.reenroll && existing) {
+      throw new FamlabError(`"${joiner.name}" is already a member`, `to give it a new key, run famlab invite --reenroll ${joiner.name} on a member`)
+    }
+    if (isRevoked(current, joiner.name, joiner.key)) {
+      throw new FamlabError(`the key of "${joiner.name}" was revoked`, 'make a new node key (delete ssh.identity and run famlab init), then join again')
+    }
+    rmSync(inviteFile(ctx.config, inviteId), { force: true })
+    const reason = invite.reenroll ? `re-enrolled through ${ctx.config.node}` : 'replaced'
+    const updated = withMember(current, { ...joiner, joined: existing?.joined || now.toISOString() }, reason, now.toISOString())
     saveMembership(ctx.config, updated)
     refreshSshFiles(ctx, updated)
     return updated
@@ -142,24 +165,50 @@ export async function propagateMembership(ctx: Context, membership: Membership, 
   const results: Propagation = {}
   for (const peer of peersOf(membership, ctx.config.node)) {
     if (skip.includes(peer.name)) continue
-    const reply = await requestPeer(ctx, peer.name, ['peers-update'], membership)
-    results[peer.name] = reply.outcome === 'ok' ? 'updated' : `${reply.outcome}: ${reply.message}`
+    results[peer.name] = await sendMembership(ctx, peer.name, membership)
   }
   return results
 }
 
-/** Brings a peer and us to the same member list, whichever is newer. */
-export async function syncMembership(ctx: Context, peer: Member, peerVersion: number): Promise<string | undefined> {
+/** Sends our list; when the peer knew more, its merged answer comes back and we adopt it too. */
+async function sendMembership(ctx: Context, peer: string, membership: Membership): Promise<string> {
+  const reply = await requestPeer<{ version: number; membership?: Membership }>(ctx, peer, ['peers-update'], membership)
+  if (reply.outcome !== 'ok') return `${reply.outcome}: ${reply.message}`
+  if (reply.data.membership && membershipDigest(normalizeMembership(reply.data.membership)) !== membershipDigest(membership)) {
+    try {
+      adoptMembership(ctx, peer, reply.data.membership)
+    } catch (err) {
+      if (!(err instanceof FamlabError)) throw err
+      return `updated, but its answer was not adopted: ${err.message}`
+    }
+  }
+  return `updated to version ${reply.data.version}`
+}
+
+/** What `status` tells about the holder's member list. */
+export type MembershipSummary = { version: number; membership_digest?: string }
+
+/** Brings a peer and us to the same member list: both end with the merge of the two. */
+export async function syncMembership(ctx: Context, peer: Member, theirs: MembershipSummary): Promise<string | undefined> {
   const ours = requireMembership(ctx.config)
-  if (peerVersion < ours.version) {
-    const reply = await requestPeer(ctx, peer.name, ['peers-update'], ours)
-    return reply.outcome === 'ok' ? `sent member list version ${ours.version}` : `could not send the member list: ${reply.message}`
+  if (theirs.version === ours.version && (theirs.membership_digest ?? membershipDigest(ours)) === membershipDigest(ours)) return undefined
+  const fetched = await requestPeer<Membership>(ctx, peer.name, ['peers'])
+  if (fetched.outcome !== 'ok') return `could not fetch the member list: ${fetched.message}`
+  const problem = membershipProblem(fetched.data)
+  if (problem) return `its member list is invalid: ${problem}`
+  const remote = normalizeMembership(fetched.data)
+  const merged = mergeMemberships(ours, remote)
+  const notes: string[] = []
+  if (membershipDigest(merged) !== membershipDigest(ours)) {
+    try {
+      notes.push(`adopted member list version ${adoptMembership(ctx, peer.name, remote).membership.version}`)
+    } catch (err) {
+      if (!(err instanceof FamlabError)) throw err
+      return err.message
+    }
   }
-  if (peerVersion > ours.version) {
-    const reply = await requestPeer<Membership>(ctx, peer.name, ['peers'])
-    if (reply.outcome !== 'ok') return `could not fetch the member list: ${reply.message}`
-    const adopted = adoptMembership(ctx, peer.name, reply.data)
-    return `adopted member list version ${adopted.version}`
+  if (membershipDigest(merged) !== membershipDigest(remote)) {
+    notes.push(`sent member list: ${await sendMembership(ctx, peer.name, requireMembership(ctx.config))}`)
   }
-  return undefined
+  return notes.join('; ') || undefined
 }

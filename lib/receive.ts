@@ -49,6 +49,8 @@ export function finalizeIncomplete(originDir: string, snap: string): FinalizeRes
 export type HolderStatus = {
   node: string
   version: number
+  /** Tells two member lists with the same version apart (changes made at the same time). */
+  membership_digest?: string
   origin: string
   replicas: string[]
   incomplete: boolean

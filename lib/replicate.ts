@@ -21,7 +21,7 @@ async function replicateToPeer(ctx: Context, snap: string, peer: Member, bwlimit
   // Ask the peer what it holds of ours, and agree on the member list
   const status = await requestPeer<HolderStatus>(ctx, peer.name, ['status'])
   if (status.outcome !== 'ok') return done(status.outcome, status.message)
-  const membershipNote = await syncMembership(ctx, peer, status.data.version)
+  const membershipNote = await syncMembership(ctx, peer, status.data)
   if (membershipNote) ctx.log.info('replicate', membershipNote, peer.name)
   if (status.data.replicas.includes(snap)) return done('up-to-date', `already holds ${snap}`)
 

@@ -8,7 +8,7 @@ import { BusyError, EXIT, FamlabError } from './exit.ts'
 import { acceptJoin, adoptMembership, propagateMembership, requireMembership } from './family.ts'
 import { recordStep, stopwatch } from './history.ts'
 import { acquireLock } from './lock.ts'
-import { findMember, membershipProblem, type Member } from './members.ts'
+import { findMember, membershipDigest, membershipProblem, type Member } from './members.ts'
 import { state, storage } from './paths.ts'
 import { finalizeIncomplete, holderStatus, linkDests, prepareIncomplete } from './receive.ts'
 import { MAX_REQUEST_LENGTH, parseRsyncRequest, type RsyncRequest } from './rsync-policy.ts'
@@ -106,7 +106,7 @@ async function servePeer(ctx: Context, peer: string, words: string[], line: stri
   const dir = storage(ctx.config).replicasOf(peer)
   switch (`${words[0]} ${words[1]}`) {
     case 'famlab status':
-      return reply(holderStatus(ctx.config.node, membership.version, peer, dir))
+      return reply({ ...holderStatus(ctx.config.node, membership.version, peer, dir), membership_digest: membershipDigest(membership) })
     case 'famlab finalize': {
       const lock = receiveLock(ctx, peer)
       try {
@@ -121,9 +121,9 @@ async function servePeer(ctx: Context, peer: string, words: string[], line: stri
     case 'famlab peers':
       return reply(membership)
     case 'famlab peers-update': {
-      const adopted = adoptMembership(ctx, peer, await readInput())
-      recordStep(ctx, { step: 'peers-update', peer, result: 'ok', message: `member list version ${adopted.version}` })
-      return reply({ version: adopted.version })
+      const { membership: adopted, changed } = adoptMembership(ctx, peer, await readInput())
+      recordStep(ctx, { step: 'peers-update', peer, result: changed ? 'ok' : 'up-to-date', message: `member list version ${adopted.version}` })
+      return reply({ version: adopted.version, membership: adopted })
     }
   }
   return refuse(ctx, { peer }, `unknown request "${line.slice(0, 60)}"`)

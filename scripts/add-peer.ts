@@ -41,6 +41,15 @@ function writeJoinSshConfig(dir: string, token: InviteToken): string[] {
   return ['ssh', '-F', configFile]
 }
 
+/** ssh's terse failures, said in terms of the invite. */
+function joinRefusal(token: InviteToken, message: string): string {
+  if (/host key/i.test(message)) {
+    return `the host at ${token.host}:${token.port} is not ${token.inviter}: its host key differs from the one in the invite (a man in the middle, or the wrong address)`
+  }
+  if (/permission denied/i.test(message)) return `${token.inviter} did not accept this invite: it was already used, has expired, or was not issued by ${token.inviter}`
+  return `${token.inviter} refused the join: ${message}`
+}
+
 export async function main(argv: string[]): Promise<number> {
   return runCommand(argv, { usage, positional: [1, 1] }, async (ctx, args) => {
     const { config } = ctx
@@ -61,7 +70,7 @@ export async function main(argv: string[]): Promise<number> {
     let joined: { membership: Membership; propagated: Propagation }
     try {
       const answer = await requestPeer<typeof joined>(ctx, token.inviter, ['join'], { member: self }, writeJoinSshConfig(dir, token))
-      if (answer.outcome !== 'ok') throw new FamlabError(`${token.inviter} refused the join: ${answer.message}`)
+      if (answer.outcome !== 'ok') throw new FamlabError(joinRefusal(token, answer.message), 'nothing was changed')
       joined = answer.data
     } finally {
       rmSync(dir, { recursive: true, force: true })

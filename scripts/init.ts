@@ -7,7 +7,7 @@ import { runCommand } from '../lib/cli.ts'
 import { FamlabError, runIfMain } from '../lib/exit.ts'
 import { readConfiguredKey, refreshSshFiles, selfMember } from '../lib/family.ts'
 import { recordStep } from '../lib/history.ts'
-import { loadMembership, saveMembership, findMember, withMember } from '../lib/members.ts'
+import { loadMembership, saveMembership, findMember, sameEntry, withMember } from '../lib/members.ts'
 import { state, storage } from '../lib/paths.ts'
 import { generateKeyPair } from '../lib/ssh.ts'
 import { chownToServiceUser, ensureStateDir, lookupAccount } from '../lib/state.ts'
@@ -69,7 +69,7 @@ export async function main(argv: string[]): Promise<number> {
     const self = selfMember(config, findMember(current ?? { version: 0, members: [] }, config.node)?.joined ?? now)
     const stored = current && findMember(current, config.node)
     const membership = !current ? { version: 1, members: [self] }
-      : JSON.stringify(stored) === JSON.stringify(self) ? current
+      : sameEntry(stored, self) ? current
       : withMember(current, self)
     if (membership !== current) saveMembership(config, membership)
     refreshSshFiles(ctx, membership)

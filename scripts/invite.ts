@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto'
 import { parseDuration } from '../lib/clock.ts'
 import { runCommand } from '../lib/cli.ts'
 import { runIfMain, UsageError } from '../lib/exit.ts'
+import { findMember } from '../lib/members.ts'
 import { refreshSshFiles, requireMembership, saveInvite, withMembershipLock } from '../lib/family.ts'
 import { recordStep } from '../lib/history.ts'
 import { keyOnly, newSeed, publicKeyLine } from '../lib/keys.ts'
@@ -12,7 +13,7 @@ import { readStateFile } from '../lib/state.ts'
 import { encodeToken } from '../lib/token.ts'
 
 const usage = `
-famlab invite [--expires 24h] [--config FILE]
+famlab invite [--expires 24h] [--reenroll NAME] [--config FILE]
 
 Creates a one-use invite to this node's family and prints it as the last line of stdout.
 On the joining node (after famlab init), run: famlab add-peer TOKEN
@@ -20,19 +21,25 @@ The token carries this node's address and its SSH host key, which the new node p
 
 Options:
   --expires DURATION   how long the invite stays valid: 30m, 24h, 7d (default 24h, at most 30d)
+  --reenroll NAME      for a member reinstalled after a disk died: it joins again under the
+                       same name with its new key; its old key stops working on every member
 
 Exit codes: 0 done, 1 failed, 2 bad arguments or config.
-Example: famlab invite --expires 2h
+Examples: famlab invite --expires 2h
+          famlab invite --reenroll bob
 `
 
 const MAX_EXPIRY_MS = 30 * 86400_000
 
 export async function main(argv: string[]): Promise<number> {
-  return runCommand(argv, { usage, string: ['expires'], default: { expires: '24h' } }, async (ctx, args) => {
+  return runCommand(argv, { usage, string: ['expires', 'reenroll'], default: { expires: '24h' } }, async (ctx, args) => {
     const lifetime = parseDuration(args.expires)
     if (!lifetime || lifetime > MAX_EXPIRY_MS) throw new UsageError(`--expires: "${args.expires}" is not a duration from 1s to 30d such as 24h`)
     const { config } = ctx
     const membership = requireMembership(config)
+    const reenroll: string | undefined = args.reenroll || undefined
+    if (reenroll === config.node) throw new UsageError(`--reenroll: "${reenroll}" is this node; print the invite on another member`)
+    if (reenroll && !findMember(membership, reenroll)) throw new UsageError(`--reenroll: "${reenroll}" is not a member of this family`, 'See famlab peers.')
     const seed = newSeed()
     const id = randomBytes(8).toString('hex')
     const expires = Math.floor((ctx.clock.now().getTime() + lifetime) / 1000)
@@ -40,17 +47,19 @@ export async function main(argv: string[]): Promise<number> {
     const sshExpires = Math.max(expires, Math.floor((Date.now() + lifetime) / 1000))
 
     withMembershipLock(config, () => {
-      saveInvite(config, { id, key: publicKeyLine(seed), expires, sshExpires, created: ctx.clock.now().toISOString() })
+      saveInvite(config, { id, key: publicKeyLine(seed), expires, sshExpires, created: ctx.clock.now().toISOString(), reenroll })
       refreshSshFiles(ctx, membership)
     })
-    recordStep(ctx, { step: 'invite', result: 'ok', message: `invite ${id} valid until ${new Date(expires * 1000).toISOString()}` })
+    const purpose = reenroll ? ` to re-enroll ${reenroll}` : ''
+    recordStep(ctx, { step: 'invite', peer: reenroll, result: 'ok', message: `invite ${id}${purpose} valid until ${new Date(expires * 1000).toISOString()}` })
 
     const hostKey = keyOnly(readStateFile(config.ssh.host_key) ?? '')
     const token = encodeToken({
       inviter: config.node, host: config.listen.host, port: config.listen.port, user: config.ssh.user,
       hostKey, id, seed, expires,
     })
-    ctx.log.info('invite', `valid once, until ${new Date(expires * 1000).toISOString()}; on the new node run: famlab add-peer TOKEN`)
+    ctx.log.info('invite', `valid once${purpose}, until ${new Date(expires * 1000).toISOString()}; on the ${reenroll ? 'reinstalled' : 'new'} node run: famlab add-peer TOKEN`)
+    if (reenroll) ctx.log.warn('invite', `when it joins, the current key of ${reenroll} stops working on every member`)
     process.stdout.write(`${token}\n`)
     return 0
   })

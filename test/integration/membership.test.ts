@@ -1,0 +1,92 @@
+// Membership on the real harness: re-enrolling a wiped node, with one member offline meanwhile.
+import assert from 'node:assert/strict'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join as joinPath } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { run } from '../../lib/exec.ts'
+import { copyNodeKey, impersonate, joinThrough, publicKey, reinstall } from '../harness/admin.ts'
+import { createFamily, pullReplica, type Family, type Node } from '../harness/family.ts'
+
+const at = (hours: number) => new Date(Date.UTC(2026, 10, 23, 10) + hours * 3600_000).toISOString().replace('.000', '')
+const snapAt = (hours: number) => at(hours).replace(/:/g, '')
+const peersOf = async (node: Node) => JSON.parse((await node.famlab(['peers', '--json'])).stdout)
+const authorized = (node: Node) => readFileSync(joinPath(node.state, 'authorized_keys'), 'utf8')
+const history = (node: Node) => readFileSync(joinPath(node.state, 'history.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+
+describe('membership', () => {
+  let family: Family
+  let alice: Node, bob: Node, carol: Node
+
+  before(async () => {
+    family = await createFamily(['alice', 'bob', 'carol'])
+    ;[alice, bob, carol] = family.nodes
+    for (const node of family.nodes) {
+      writeFileSync(joinPath(node.root, 'local', 'letter.txt'), `from ${node.name}\n`)
+      const backup = await node.famlab(['backup'], { env: { FAMLAB_NOW: at(0) } })
+      assert.equal(backup.code, 0, backup.stderr)
+    }
+  })
+  after(() => family?.cleanup())
+
+  it('refuses a plain invite for a name already in the family, and --reenroll of a stranger or of itself', async () => {
+    const before = authorized(alice)
+    const { joined } = await joinThrough(alice, bob)
+    assert.equal(joined.code, 1, joined.stderr)
+    assert.match(joined.stderr, /this node is already in a family/)
+    assert.equal((await alice.famlab(['invite', '--reenroll', 'zed'])).code, 2)
+    assert.equal((await alice.famlab(['invite', '--reenroll', 'alice'])).code, 2)
+    // The unused invite stays in authorized_keys until it expires; nothing else changed
+    assert.equal(authorized(alice).split('\n').filter((l) => l.includes('famlab:')).join('\n'), before.split('\n').filter((l) => l.includes('famlab:')).join('\n'))
+  })
+
+  it('re-enrolls a wiped node under its name with a new key; the old key stops working everywhere, carol catching up later', async () => {
+    const oldKey = copyNodeKey(family, bob, 'bob-before-the-fire')
+    const versionBefore = (await peersOf(alice)).version
+    await carol.stopSshd()
+    await reinstall(bob)
+    assert.notEqual(publicKey(joinPath(bob.state, 'id_ed25519.pub')), publicKey(`${oldKey}.pub`))
+
+    // A wrong name with a re-enroll invite is refused; the right one joins
+    const wrong = await joinThrough(alice, carol, ['--reenroll', 'bob'])
+    assert.equal(wrong.joined.code, 1)
+    const { joined } = await joinThrough(alice, bob, ['--reenroll', 'bob'])
+    assert.equal(joined.code, 0, joined.stderr)
+    const list = await peersOf(bob)
+    assert.deepEqual(list.members.map((m: { name: string }) => m.name), ['alice', 'bob', 'carol'])
+    assert.ok(list.version > versionBefore)
+    assert.equal((await peersOf(alice)).version, list.version)
+
+    // bob reads its own replica back from alice with its new key
+    const pulled = joinPath(family.base, 'bob-restored-from-alice')
+    const pull = await pullReplica(bob, alice, `${snapAt(0)}/`, pulled)
+    assert.equal(pull.code, 0, pull.stderr)
+    assert.equal(readFileSync(joinPath(pulled, 'letter.txt'), 'utf8'), 'from bob\n')
+
+    // The old key is refused by alice at once
+    assert.ok(!authorized(alice).includes(publicKey(`${oldKey}.pub`)))
+    const stolen = await run([...impersonate(family, bob, oldKey, 'alice'), 'famlab', 'status'], { input: '' })
+    assert.equal(stolen.code, 255)
+    assert.match(stolen.stderr, /Permission denied/)
+
+    // carol was offline: it still trusts the old key until its next contact, then catches up
+    await carol.startSshd()
+    assert.ok(authorized(carol).includes(publicKey(`${oldKey}.pub`)))
+    const replicate = await alice.famlab(['replicate'])
+    assert.equal(replicate.code, 0, replicate.stderr)
+    assert.ok(!authorized(carol).includes(publicKey(`${oldKey}.pub`)))
+    assert.ok(authorized(carol).includes(publicKey(joinPath(bob.state, 'id_ed25519.pub'))))
+    assert.equal((await peersOf(carol)).version, list.version)
+    const late = await run([...impersonate(family, bob, oldKey, 'carol'), 'famlab', 'status'], { input: '' })
+    assert.equal(late.code, 255)
+    const fromCarol = joinPath(family.base, 'bob-restored-from-carol')
+    assert.equal((await pullReplica(bob, carol, `${snapAt(0)}/`, fromCarol)).code, 0)
+    assert.equal(readFileSync(joinPath(fromCarol, 'letter.txt'), 'utf8'), 'from bob\n')
+    assert.ok(history(carol).some((e) => e.step === 'peers-update' && e.peer === 'alice' && e.result === 'ok'))
+
+    // And bob backs up again to both
+    writeFileSync(joinPath(bob.root, 'local', 'letter.txt'), 'from bob, rebuilt\n')
+    const backup = await bob.famlab(['backup'], { env: { FAMLAB_NOW: at(1), } })
+    assert.equal(backup.code, 0, backup.stderr)
+    for (const holder of [alice, carol]) assert.ok(existsSync(joinPath(holder.root, 'replicas/bob', snapAt(1), 'letter.txt')))
+  })
+})
