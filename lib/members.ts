@@ -4,6 +4,8 @@ import { createHash } from 'node:crypto'
 import YAML from 'yaml'
 import type { Config } from './config.ts'
 import { NODE_NAME } from './config.ts'
+import { createClock } from './clock.ts'
+import { appendEvent, membershipChange } from './events.ts'
 import { FamlabError } from './exit.ts'
 import { state } from './paths.ts'
 import { readStateFile, writeStateFile } from './state.ts'
@@ -153,6 +155,10 @@ export function loadMembership(config: Config): Membership | undefined {
 }
 
 export function saveMembership(config: Config, membership: Membership): void {
+  const before = readMembershipFile(state(config).peers)
+  const change = membershipChange(typeof before === 'object' ? before.members.map((m) => m.name) : [], membership.members.map((m) => m.name))
+  // Every change of the list passes here (join, adopt, remove), whoever made it.
+  if (change) appendEvent(config, { time: createClock(process.env).now().toISOString(), kind: 'membership_changed', node: config.node, message: `member list version ${membership.version}: ${change}` })
   const header = '# famlab family members. Managed by famlab (init, add-peer, remove-peer); do not edit.\n'
   const text = header + YAML.stringify(normalizeMembership(membership))
   writeStateFile(config, state(config).peers, text)
