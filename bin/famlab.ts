@@ -14,6 +14,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   'prune': () => import('../scripts/prune.ts'),
   'backup': () => import('../scripts/backup.ts'),
   'serve': () => import('../scripts/serve.ts'),
+  'scrub': () => import('../scripts/scrub.ts'),
   'smb-conf': () => import('../scripts/smb-conf.ts'),
   'avahi-service': () => import('../scripts/avahi-service.ts'),
   'add-target': () => import('../scripts/add-target.ts'),

@@ -101,4 +101,25 @@ describe('a four-node family keeping two copies of each', () => {
     assert.equal(record.result, 'refused')
     assert.ok(record.bytes > 60 * 2 ** 20)
   })
+
+  it('records each membership change in events.jsonl', () => {
+    const events = readFileSync(join(alice.state, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+    assert.deepEqual(events.map((e) => [e.kind, e.message.replace(/^member list version \d+: /, '')]), [
+      ['membership_changed', 'joined: bob'], ['membership_changed', 'joined: carol'], ['membership_changed', 'joined: dave'],
+    ])
+  })
+
+  it('scrub finds a block that no longer matches its checksum', async () => {
+    const dave = family.node('dave')
+    assert.equal((await dave.famlab(['scrub'])).code, 0)
+    writeFileSync(join(dave.root, 'local/precious.txt'), 'FAMLAB-SCRUB-MARK'.repeat(400))
+    await runChecked(['sync'])
+    const image = join(dave.dir, 'disk.img')
+    const offset = Number((await runChecked(['grep', '-obUa', '-m1', 'FAMLAB-SCRUB-MARKFAMLAB-SCRUB-MARK', image])).split(':')[0])
+    await runChecked(['dd', `of=${image}`, 'bs=1', `seek=${offset}`, 'conv=notrunc', 'status=none'], { input: 'XXXXXXXX' })
+    const scrub = await dave.famlab(['scrub'])
+    assert.equal(scrub.code, 1, scrub.stderr)
+    assert.match(scrub.stderr, /errors found: csum=1, 1 uncorrectable/)
+    assert.deepEqual(history(dave).filter((e) => e.step === 'scrub').map((e) => e.result), ['ok', 'failed'])
+  })
 })
