@@ -161,3 +161,10 @@ export function parseScrubSummary(text: string): ScrubSummary {
   const uncorrectable = Number(/^\s*Uncorrectable:\s*(\d+)/m.exec(text)?.[1] ?? 0)
   return { errors: summary === null || /no errors found/.test(summary) ? null : summary, uncorrectable }
 }
+
+/** integrity, when the latest scrub found errors (a later clean scrub clears it). */
+export function scrubIntegrityAlert(node: string, history: HistoryEntry[]): Alert | undefined {
+  const last = history.filter((e) => e.step === 'scrub').at(-1)
+  if (!last || last.result === 'ok') return undefined
+  return { kind: 'integrity', node, since: last.time, message: `the scrub of ${node}'s disk on ${last.time.slice(0, 10)} found errors: ${last.message ?? last.result}` }
+}

@@ -3,7 +3,7 @@
 import { readdirSync } from 'node:fs'
 import {
   allowance, copiesFromHistory, copiesState, diskErrorsAlert, forecastFull, formatBytes, parseDeviceStats,
-  replicationFactorAlert, storageForecastAlert, usageSamples, type Alert, type Allowance, type CopiesState,
+  replicationFactorAlert, scrubIntegrityAlert, storageForecastAlert, usageSamples, type Alert, type Allowance, type CopiesState,
 } from './agreement.ts'
 import { isBtrfs } from './btrfs.ts'
 import type { Context } from './context.ts'
@@ -82,12 +82,13 @@ export async function answerStatus(ctx: Context, membership: Membership, holderB
   }
 }
 
-/** replication_factor, storage_forecast and disk_errors for this node. */
+/** replication_factor, storage_forecast, disk_errors and a failed scrub (integrity) for this node. */
 export async function agreementAlerts(ctx: Context, answers: StatusAnswers): Promise<Alert[]> {
   const now = ctx.clock.now()
   const alerts = [
     replicationFactorAlert(ctx.config.node, answers.copies, now, ctx.config.alerts.stale_hours),
     storageForecastAlert(ctx.config.node, answers.forecast ?? undefined, now, ctx.config.alerts.warn_days),
+    scrubIntegrityAlert(ctx.config.node, readHistory(state(ctx.config).history)),
   ]
   if (isBtrfs(ctx.config.root)) {
     const stats = await run(['btrfs', 'device', 'stats', ctx.config.root])

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
-  allowance, copiesFromHistory, copiesState, diskErrorsAlert, forecastFull, parseDeviceStats, parseScrubSummary, replicationFactorAlert,
+  allowance, copiesFromHistory, copiesState, diskErrorsAlert, forecastFull, parseDeviceStats, parseScrubSummary, replicationFactorAlert, scrubIntegrityAlert,
   storageForecastAlert, usageSamples, type UsageSample,
 } from '../../lib/agreement.ts'
 import type { HistoryEntry } from '../../lib/history.ts'
@@ -97,5 +97,14 @@ describe('scrub', () => {
   it('reads the error summary of btrfs scrub start -B', () => {
     assert.deepEqual(parseScrubSummary('Status:           finished\nError summary:    no errors found\n'), { errors: null, uncorrectable: 0 })
     assert.deepEqual(parseScrubSummary('Error summary:    csum=1\n  Corrected:      0\n  Uncorrectable:  1\n  Unverified:     0\n'), { errors: 'csum=1', uncorrectable: 1 })
+  })
+})
+
+describe('scrub errors raise integrity', () => {
+  it('until a later scrub is clean', () => {
+    const scrub = (time: string, result: HistoryEntry['result']): HistoryEntry => ({ time, run: 'r', node: 'dave', step: 'scrub', result, message: result === 'ok' ? 'no errors found' : 'errors found: csum=1' })
+    assert.match(scrubIntegrityAlert('dave', [scrub('2026-11-01T00:00:00Z', 'failed')])!.message, /found errors: errors found: csum=1/)
+    assert.equal(scrubIntegrityAlert('dave', [scrub('2026-11-01T00:00:00Z', 'failed'), scrub('2026-12-01T00:00:00Z', 'ok')]), undefined)
+    assert.equal(scrubIntegrityAlert('dave', []), undefined)
   })
 })
