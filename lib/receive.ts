@@ -6,6 +6,7 @@ import { isBtrfs } from './btrfs.ts'
 import { isSnapshotName } from './clock.ts'
 import { INCOMPLETE, RESUME } from './paths.ts'
 import { listSnapshots } from './snapshots.ts'
+import type { PeerSpace } from './space.ts'
 
 /**
  * Gives every write transfer a fresh, empty `.incomplete`. An interrupted one becomes `.resume`,
@@ -57,6 +58,8 @@ export type HolderStatus = {
   filesystem: 'btrfs' | 'other'
   free_bytes: number
   total_bytes: number
+  /** The capacity agreement as this holder sees it (added by serve; absent from older peers). */
+  space?: PeerSpace
 }
 
 export function holderStatus(node: string, version: number, origin: string, originDir: string): HolderStatus {

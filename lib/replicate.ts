@@ -9,6 +9,7 @@ import { recordStep, stopwatch, type Outcome } from './history.ts'
 import type { Member } from './members.ts'
 import { storage } from './paths.ts'
 import type { HolderStatus } from './receive.ts'
+import { roomProblem } from './space.ts'
 import { classifyRsyncExit, parseStats, pushCommand } from './rsync.ts'
 import { hostAlias, requestPeer, sshCommand } from './ssh.ts'
 
@@ -24,6 +25,10 @@ async function replicateToPeer(ctx: Context, snap: string, peer: Member, bwlimit
   const membershipNote = await syncMembership(ctx, peer, status.data)
   if (membershipNote) ctx.log.info('replicate', membershipNote, peer.name)
   if (status.data.replicas.includes(snap)) return done('up-to-date', `already holds ${snap}`)
+
+  // What would not fit is skipped whole: an alert, never a transfer dying half way
+  const tooBig = roomProblem(ctx.config, snap, status.data)
+  if (tooBig) return done('no-space', tooBig)
 
   // Transfer into .incomplete
   ctx.log.info('replicate', `sending ${snap}${status.data.incomplete ? ' (resuming)' : ''}`, peer.name)

@@ -11,6 +11,7 @@ import { acquireLock } from './lock.ts'
 import { findMember, membershipDigest, membershipProblem, type Member } from './members.ts'
 import { state, storage } from './paths.ts'
 import { finalizeIncomplete, holderStatus, linkDests, prepareIncomplete } from './receive.ts'
+import { peerSpace } from './space.ts'
 import { MAX_REQUEST_LENGTH, parseRsyncRequest, type RsyncRequest } from './rsync-policy.ts'
 
 export type Caller = { peer: string } | { invite: string }
@@ -106,7 +107,11 @@ async function servePeer(ctx: Context, peer: string, words: string[], line: stri
   const dir = storage(ctx.config).replicasOf(peer)
   switch (`${words[0]} ${words[1]}`) {
     case 'famlab status':
-      return reply({ ...holderStatus(ctx.config.node, membership.version, peer, dir), membership_digest: membershipDigest(membership) })
+      return reply({
+        ...holderStatus(ctx.config.node, membership.version, peer, dir),
+        membership_digest: membershipDigest(membership),
+        space: await peerSpace(ctx.config),
+      })
     case 'famlab finalize': {
       const lock = receiveLock(ctx, peer)
       try {

@@ -3,12 +3,15 @@
 // Idempotent. Exit 0 done, 1 failed, 2 bad config.
 import { chmodSync, existsSync, mkdirSync, statSync } from 'node:fs'
 import { isBtrfs, createSubvolume } from '../lib/btrfs.ts'
+import { formatSizeMiB, householdBytes, readDisk } from '../lib/capacity.ts'
 import { runCommand } from '../lib/cli.ts'
+import type { Context } from '../lib/context.ts'
 import { FamlabError, runIfMain } from '../lib/exit.ts'
 import { readConfiguredKey, refreshSshFiles, selfMember } from '../lib/family.ts'
 import { recordStep } from '../lib/history.ts'
 import { loadMembership, saveMembership, findMember, sameEntry, withMember } from '../lib/members.ts'
 import { state, storage } from '../lib/paths.ts'
+import { limitSubvolume } from '../lib/qgroups.ts'
 import { generateKeyPair } from '../lib/ssh.ts'
 import { chownToServiceUser, ensureStateDir, lookupAccount } from '../lib/state.ts'
 
@@ -27,6 +30,15 @@ function refuseWorldWritable(path: string, field: string, file: string): void {
   if (existsSync(path) && (statSync(path).mode & 0o002) !== 0) {
     throw new FamlabError(`${file}: ${field}: ${path} is world-writable; famlab refuses to use it`, `chmod o-w ${path}`)
   }
+}
+
+/** The capacity agreement on disk: local/ may reference at most capacity.local_fraction of it. */
+async function limitHousehold(ctx: Context): Promise<void> {
+  const disk = readDisk(ctx.config.root)
+  if (!disk) return
+  const limit = householdBytes(ctx.config, disk)
+  await limitSubvolume(ctx.config.root, storage(ctx.config).local, limit)
+  ctx.log.info('init', `local/ limited to ${formatSizeMiB(limit)} (capacity.local_fraction ${ctx.config.capacity.local_fraction}); the rest is offered to the family`)
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -58,6 +70,7 @@ export async function main(argv: string[]): Promise<number> {
       ctx.log.info('init', `created ${paths.local}${isBtrfs(config.root) ? ' (btrfs subvolume)' : ''}`)
     }
     if (!isBtrfs(config.root)) ctx.log.warn('init', `${config.root} is not btrfs: this node can hold replicas but not take snapshots`)
+    else await limitHousehold(ctx)
     if (!existsSync(paths.snapshots)) mkdirSync(paths.snapshots, { mode: 0o700 })
     if (!existsSync(paths.replicas)) mkdirSync(paths.replicas, { mode: 0o700 })
     chownToServiceUser(config, paths.replicas)

@@ -45,17 +45,19 @@ async function waitFor(what: string, check: () => Promise<boolean>): Promise<voi
   throw new Error(`gave up waiting for ${what}`)
 }
 
-describe('a household on a famlab node', () => {
+describe('a household on a famlab node, and the capacity agreement with a peer', () => {
   let family: Family
-  let alice: Node
+  let alice: Node, bob: Node
   let smbd: Smbd
   let session: ChildProcess | undefined
   const famlab = (args: string[], options: { env?: Record<string, string>; input?: string } = {}) =>
     alice.famlab(args, { ...options, env: { ...smbd?.env, ...options.env } })
 
   before(async () => {
-    family = await createFamily(['alice'], { enroll: false })
-    ;[alice] = family.nodes
+    family = await createFamily(['alice', 'bob'])
+    ;[alice, bob] = family.nodes
+    // bob keeps 95% for his household: he offers the family about 51 MiB of his 1 GiB.
+    bob.writeConfig({ capacity: { local_fraction: 0.95 } })
   })
   after(async () => {
     session?.kill()
@@ -177,5 +179,32 @@ describe('a household on a famlab node', () => {
     const dry = await famlab(['user', 'remove', MEMBER, '--dry-run'])
     assert.match(dry.stderr, /\[dry-run\] would delete .*timemachine/)
     assert.ok(existsSync(join(alice.root, 'local/timemachine', MEMBER)))
+  })
+
+  it('limits local/ to the household share with a btrfs qgroup', async () => {
+    const shown = await run(['btrfs', 'qgroup', 'show', '-re', '--raw', '-f', join(alice.root, 'local')])
+    const limit = Number(shown.stdout.split('\n').find((l) => l.startsWith('0/'))!.trim().split(/\s+/)[3])
+    const total = Number((await run(['stat', '-f', '-c', '%b*%S', alice.root])).stdout.trim().split('*').reduce((a, b) => String(Number(a) * Number(b))))
+    assert.equal(limit, Math.floor(total * 0.334))
+  })
+
+  it('serve status reports the space offered and used per origin; what does not fit is skipped whole with storage_full', async () => {
+    const status = await run(['ssh', '-F', join(alice.state, 'ssh_config'), 'famlab-bob', 'famlab', 'status'])
+    assert.equal(status.code, 0, status.stderr)
+    const { space } = JSON.parse(status.stdout)
+    assert.ok(space.offered_bytes > 45 * 2 ** 20 && space.offered_bytes < 55 * 2 ** 20, `offers ${space.offered_bytes}`)
+    assert.ok(space.origins.alice > 0, 'the replica of alice is counted')
+    assert.equal(space.used_bytes, space.origins.alice)
+
+    writeFileSync(join(alice.root, 'local/big.bin'), Buffer.alloc(60 * 2 ** 20, 1))
+    const backup = await famlab(['backup'], { env: { FAMLAB_NOW: iso(Date.now() + 2 * 3600_000) } })
+    assert.equal(backup.code, 1, backup.stderr)
+    assert.match(backup.stderr, /storage_full: .* needs about 6\d\.\d MiB, bob has [45]\d\.\d MiB left for the family/)
+    const entry = history(alice).findLast((e) => e.step === 'replicate' && e.peer === 'bob')
+    assert.equal(entry.result, 'no-space')
+    assert.equal(entry.bytes, undefined)
+    // Nothing half-sent: bob holds only the complete earlier replica.
+    assert.deepEqual(readdirSync(join(bob.root, 'replicas/alice')).filter((n) => !n.startsWith('.')).length, 1)
+    assert.ok(!existsSync(join(bob.root, 'replicas/alice/.incomplete/big.bin')))
   })
 })

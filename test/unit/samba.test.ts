@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict'
+import { linkSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { formatSizeMiB, householdBytes, offeredBytes, parseSize, roomForPeers, timeMachineMaxSize } from '../../lib/capacity.ts'
 import { parseConfig } from '../../lib/config.ts'
 import { renderAvahiService, renderSmbConf, renderTemplate } from '../../lib/samba.ts'
+import { estimateTransferBytes } from '../../lib/space.ts'
 
 const config = (extra = '') => parseConfig('/etc/famlab/famlab.yaml', `node: alice\nroot: /nonexistent/famlab\n${extra}`)
 const GiB = 2 ** 30
@@ -53,5 +56,27 @@ describe('capacity agreement', () => {
     assert.equal(roomForPeers(100, 30, 50), 50)
     assert.equal(roomForPeers(100, 80, 50), 20)
     assert.equal(roomForPeers(100, 120, 50), 0)
+  })
+})
+
+describe('transfer estimate', () => {
+  it('counts new and changed files whole, unchanged ones and repeated hard links not at all', () => {
+    const dir = mkdtempSync('/tmp/famlab-estimate-')
+    try {
+      const [before, after] = [join(dir, 'a'), join(dir, 'b')]
+      for (const snap of [before, after]) {
+        mkdirSync(snap)
+        writeFileSync(join(snap, 'same'), Buffer.alloc(64 * 1024, 1))
+        utimesSync(join(snap, 'same'), 1000, 1000)
+      }
+      writeFileSync(join(after, 'new'), Buffer.alloc(128 * 1024, 2))
+      linkSync(join(after, 'new'), join(after, 'new-again'))
+      const withoutBasis = estimateTransferBytes(after, undefined)
+      const withBasis = estimateTransferBytes(after, before)
+      assert.ok(withBasis >= 128 * 1024 && withBasis < 128 * 1024 + 16 * 1024, `${withBasis}`)
+      assert.ok(withoutBasis - withBasis >= 64 * 1024, `${withoutBasis} vs ${withBasis}`)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

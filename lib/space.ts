@@ -1,0 +1,109 @@
+// Space under the capacity agreement, measured: what replicas use on this node (per origin),
+// what is left for the family, and what the next transfer to a peer will need.
+import { existsSync, lstatSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { offeredBytes, readDisk, roomForPeers } from './capacity.ts'
+import type { Config } from './config.ts'
+import { runChecked } from './exec.ts'
+import { state, storage } from './paths.ts'
+import type { HolderStatus } from './receive.ts'
+import { listSnapshots } from './snapshots.ts'
+import { readJsonFile, writeStateFile } from './state.ts'
+
+/** What `serve status` tells a sender about room on this node. */
+export type PeerSpace = {
+  total_bytes: number
+  free_bytes: number
+  /** The family's part of the disk: (1 - capacity.local_fraction) of it. */
+  offered_bytes: number
+  /** All complete replicas held here, hard links counted once. */
+  used_bytes: number
+  /** What one more transfer may take: within the offer and within the free disk. */
+  room_bytes: number
+  origins: Record<string, number>
+}
+
+type UsageCache = { key: string; origins: Record<string, number> }
+
+const BLOCK = 512
+
+/** `du` walks every replica; it is redone only when the complete replicas held here change. */
+async function replicaUsage(config: Config): Promise<Record<string, number>> {
+  const { replicas } = storage(config)
+  if (!existsSync(replicas)) return {}
+  const origins = readdirSync(replicas).filter((name) => !name.startsWith('.')).sort()
+  const key = origins.map((origin) => `${origin}:${listSnapshots(join(replicas, origin)).join(',')}`).join(' ')
+  const file = join(state(config).dir, 'space.json')
+  const cached = readJsonFile<UsageCache>(file)
+  if (cached?.key === key) return cached.origins
+  const measured: Record<string, number> = {}
+  if (origins.length > 0) {
+    const du = await runChecked(['du', '--summarize', '--block-size=1', '--one-file-system', ...origins], { cwd: replicas })
+    for (const line of du.trim().split('\n')) {
+      const [bytes, origin] = line.split('\t')
+      measured[origin] = Number(bytes)
+    }
+  }
+  writeStateFile(config, file, `${JSON.stringify({ key, origins: measured })}\n`)
+  return measured
+}
+
+export async function peerSpace(config: Config): Promise<PeerSpace | undefined> {
+  const disk = readDisk(config.root)
+  if (!disk) return undefined
+  const origins = await replicaUsage(config)
+  const used = Object.values(origins).reduce((sum, bytes) => sum + bytes, 0)
+  const offered = offeredBytes(config, disk)
+  return { ...disk, offered_bytes: offered, used_bytes: used, room_bytes: roomForPeers(offered, used, disk.free_bytes), origins }
+}
+
+/**
+ * Bytes a transfer of `snapshotDir` will add on a peer whose newest copy of us is `basisDir`
+ * (both local snapshots): files unchanged in size and time become hard links there, every
+ * other file is written whole. Allocated blocks, so sparse bands count as what they hold.
+ */
+export function estimateTransferBytes(snapshotDir: string, basisDir: string | undefined): number {
+  let total = 0
+  const seen = new Set<number>()
+  const walk = (rel: string) => {
+    for (const entry of readdirSync(join(snapshotDir, rel), { withFileTypes: true })) {
+      const path = join(rel, entry.name)
+      const stat = lstatSync(join(snapshotDir, path))
+      if (entry.isDirectory()) {
+        total += stat.blocks * BLOCK
+        walk(path)
+        continue
+      }
+      if (basisDir && entry.isFile()) {
+        try {
+          const before = lstatSync(join(basisDir, path))
+          if (before.size === stat.size && before.mtimeMs === stat.mtimeMs) continue
+        } catch {
+          // new file
+        }
+      }
+      if (stat.nlink > 1) {
+        if (seen.has(stat.ino)) continue
+        seen.add(stat.ino)
+      }
+      total += stat.blocks * BLOCK
+    }
+  }
+  walk('')
+  return total
+}
+
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`
+
+/** Why `snap` does not fit on a holder (a storage_full alert), or undefined when it does. */
+export function roomProblem(config: Config, snap: string, holder: HolderStatus): string | undefined {
+  const space = holder.space
+  if (!space) return undefined
+  const paths = storage(config)
+  // The holder links against its newest complete replica of us; if we still have that snapshot, so can the estimate.
+  const basis = [...holder.replicas].reverse().find((name) => existsSync(paths.snapshot(name)))
+  const needed = estimateTransferBytes(paths.snapshot(snap), basis && paths.snapshot(basis))
+  if (needed <= space.room_bytes) return undefined
+  return `storage_full: ${snap} needs about ${mib(needed)}, ${holder.node} has ${mib(space.room_bytes)} left for the family ` +
+    `(offers ${mib(space.offered_bytes)}, replicas use ${mib(space.used_bytes)}, ${mib(space.free_bytes)} free on disk); nothing was sent`
+}
