@@ -2,6 +2,7 @@
 #   make test      install what the tests need, then unit + real multi-node integration tests
 #   make demo      build a three-node family on this machine, back up every node, clean up
 #   make install   install famlab under /opt/famlab (DESTDIR=/tmp/x stages files only)
+#   make install-samba   (part of install) smb.conf and the Avahi service for this node
 
 PREFIX      ?= /opt/famlab
 BINDIR      ?= /usr/local/bin
@@ -15,7 +16,7 @@ TEST_PACKAGES    = iproute2 smbclient libxml2-utils
 
 NODE_TEST = node --import tsx --test --test-reporter=spec
 
-.PHONY: deps node-deps check test test-unit test-integration test-faults bench demo demo-clean install uninstall
+.PHONY: deps node-deps check test test-unit test-integration test-faults bench demo demo-clean install install-samba uninstall
 
 # apt only when something is missing: a fresh machine gets everything, a ready one loses no time.
 deps:
@@ -73,6 +74,27 @@ install: node-deps
 	@if [ -z "$(DESTDIR)" ] && ! getent passwd $(FAMLAB_USER) >/dev/null; then \
 	  useradd --system --shell /bin/sh --home-dir /var/lib/famlab --no-create-home $(FAMLAB_USER); \
 	  usermod -p '*' $(FAMLAB_USER); \
+	fi
+	@$(MAKE) --no-print-directory install-samba
+
+# smb.conf and the Avahi service from this node's famlab.yaml. An admin's own smb.conf is kept
+# aside (smb.conf.before-famlab); famlab's own is simply regenerated. Daemons reload where they run.
+SMB_CONF      = $(DESTDIR)/etc/samba/smb.conf
+AVAHI_SERVICE = $(DESTDIR)/etc/avahi/services/famlab.service
+install-samba: node-deps
+	install -d $(dir $(SMB_CONF)) $(dir $(AVAHI_SERVICE))
+	@if [ -e $(SMB_CONF) ] && ! head -1 $(SMB_CONF) | grep -q '^# Samba for famlab node'; then \
+	  if [ -e $(SMB_CONF).before-famlab ]; then echo "$(SMB_CONF).before-famlab exists already: not replacing it"; exit 1; fi; \
+	  mv $(SMB_CONF) $(SMB_CONF).before-famlab; \
+	  echo "NOTE: your own $(SMB_CONF) is kept as $(SMB_CONF).before-famlab; merge what you need into famlab's"; \
+	fi
+	bin/famlab smb-conf --config $(DESTDIR)$(SYSCONFDIR)/famlab.yaml > $(SMB_CONF).new && mv $(SMB_CONF).new $(SMB_CONF)
+	bin/famlab avahi-service --config $(DESTDIR)$(SYSCONFDIR)/famlab.yaml > $(AVAHI_SERVICE).new && mv $(AVAHI_SERVICE).new $(AVAHI_SERVICE)
+	@! testparm -s $(SMB_CONF) 2>&1 >/dev/null | grep -iE 'unknown|ignoring|found in service section'
+	@echo "wrote $(SMB_CONF) and $(AVAHI_SERVICE); after editing famlab.yaml run make install-samba again"
+	@if [ -z "$(DESTDIR)" ]; then \
+	  if pidof smbd >/dev/null; then smbcontrol smbd reload-config && echo "smbd reloaded"; fi; \
+	  if pidof avahi-daemon >/dev/null; then avahi-daemon --reload && echo "avahi-daemon reloaded"; fi; \
 	fi
 
 uninstall:
