@@ -127,7 +127,8 @@ export function storageForecastAlert(node: string, forecast: Forecast | undefine
   if (!forecast || forecast.days_to_full > warnDays) return undefined
   return {
     kind: 'storage_forecast', node, since: now.toISOString(),
-    message: `at the current rate (+${formatBytes(forecast.bytes_per_day)} a day) ${node}'s disk fills in about ${Math.ceil(forecast.days_to_full)} days, around ${forecast.full_at.slice(0, 10)} (warning at ${warnDays} days)`,
+    // Short: report fits an alert on one 80-column line.
+    message: `disk full in ~${Math.ceil(forecast.days_to_full)} days at +${formatBytes(forecast.bytes_per_day)}/day (${forecast.full_at.slice(0, 10)})`,
   }
 }
 

@@ -61,7 +61,7 @@ describe('storage forecast', () => {
     assert.equal(forecast!.days_to_full, 13.5)
     const alert = storageForecastAlert('alice', forecast, at(day(9)), 14)
     assert.equal(alert?.kind, 'storage_forecast')
-    assert.match(alert!.message, /fills in about 14 days, around 2026-11-23/)
+    assert.match(alert!.message, /^disk full in ~14 days at \+40\.0 GiB\/day \(2026-11-23\)$/)
     assert.equal(storageForecastAlert('alice', forecast, at(day(9)), 7), undefined)
   })
 
