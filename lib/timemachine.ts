@@ -94,7 +94,8 @@ export async function waitForQuiet(ctx: Context): Promise<void> {
       recordStep(ctx, { step: 'tm-idle', result: 'busy', message: activity.reason })
       throw new BusyError(`still busy after ${waitMinutes} minutes: ${activity.reason}; nothing was changed`, 'backup runs again on the next timer')
     }
-    if (!said) ctx.log.info('tm-idle', `${activity.reason}; waiting for ${quietMinutes} quiet minutes (at most ${waitMinutes})`)
+    const until = quietMinutes > 0 ? `for ${quietMinutes} quiet minutes` : 'until it is done'
+    if (!said) ctx.log.info('tm-idle', `${activity.reason}; waiting ${until} (checking every minute, at most ${waitMinutes})`)
     await ctx.clock.sleep(CHECK_EVERY_MS)
   }
 }
