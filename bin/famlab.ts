@@ -22,6 +22,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   'disk': () => import('../scripts/disk.ts'),
   'user': () => import('../scripts/user.ts'),
   'tm-idle': () => import('../scripts/tm-idle.ts'),
+  'report': () => import('../scripts/report.ts'),
+  'notify': () => import('../scripts/notify.ts'),
 }
 
 const usage = `famlab COMMAND [OPTIONS]   (famlab COMMAND --help for each)

@@ -43,7 +43,7 @@ export function parseArgs(argv: string[], spec: CommandSpec): Args {
   }
   const [min, max] = spec.positional ?? [0, 0]
   const count = args._.length
-  if (count < min) throw new UsageError(`missing argument`, `Usage: ${spec.usage.split('\n')[0]}`)
+  if (count < min) throw new UsageError(`missing argument`, `Usage: ${spec.usage.trim().split('\n')[0]}`)
   if (count > max) throw new UsageError(`unexpected argument ${JSON.stringify(String(args._[max]))}`, 'See --help.')
   return args
 }

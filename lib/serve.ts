@@ -6,6 +6,7 @@ import type { Context } from './context.ts'
 import { run } from './exec.ts'
 import { BusyError, EXIT, FamlabError } from './exit.ts'
 import { acceptJoin, adoptMembership, propagateMembership, requireMembership } from './family.ts'
+import { readNodeHealth } from './health.ts'
 import { recordStep, stopwatch } from './history.ts'
 import { acquireLock } from './lock.ts'
 import { findMember, membershipDigest, membershipProblem, type Member } from './members.ts'
@@ -110,7 +111,12 @@ async function servePeer(ctx: Context, peer: string, words: string[], line: stri
       return reply({
         ...holderStatus(ctx.config.node, membership.version, peer, dir),
         membership_digest: membershipDigest(membership),
+      return reply({
+        ...holderStatus(ctx.config.node, membership.version, peer, dir),
+        membership_digest: membershipDigest(membership),
         space: await peerSpace(ctx.config),
+        health: readNodeHealth(ctx.config),
+      })
       })
     case 'famlab finalize': {
       const lock = receiveLock(ctx, peer)

@@ -4,6 +4,7 @@ import SSHConfig from 'ssh-config'
 import type { Config } from './config.ts'
 import type { Context } from './context.ts'
 import { lastLine, run, runChecked, shellQuote } from './exec.ts'
+import { recordContact } from './contacts.ts'
 import { keyOnly } from './keys.ts'
 import { peersOf, type Membership } from './members.ts'
 import { FAMLAB_BIN, state } from './paths.ts'
@@ -112,8 +113,8 @@ export async function requestPeer<T>(
   words: string[],
   input?: unknown,
   sshArgs: string[] = sshCommand(ctx.config),
+  timeoutMs = Math.min(ctx.config.replication.timeout_s, 120) * 1000,
 ): Promise<PeerReply<T>> {
-  const timeoutMs = Math.min(ctx.config.replication.timeout_s, 120) * 1000
   const result = await run([...sshArgs, hostAlias(peer), 'famlab', ...words], {
     input: input === undefined ? '' : JSON.stringify(input),
     timeoutMs,
@@ -122,6 +123,7 @@ export async function requestPeer<T>(
     const message = lastLine(result.stderr).replace(/^famlab: /, '') || `ssh exited ${result.code}`
     return { outcome: classifySshFailure(result.code, result.stderr), message }
   }
+  recordContact(ctx, peer)
   try {
     return { outcome: 'ok', data: JSON.parse(result.stdout) as T }
   } catch {

@@ -11,6 +11,10 @@ export type BackupStatus = {
   snapshot?: string
   message: string
   peers: PeerResult[]
+  /** How long the run took. */
+  seconds?: number
+  /** Why a failed run failed, when an alert other than backup_failed fits (the recovery guard). */
+  reason?: 'recovery_needed'
 }
 
 export type NodeStatus = { node: string; last_backup?: BackupStatus; last_success?: string }

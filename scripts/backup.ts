@@ -68,12 +68,12 @@ async function backup(ctx: Context): Promise<number> {
     const result = RESULT_WORD[code] ?? 'failed'
     const message = results.filter((r) => r.result !== 'ok' && r.result !== 'up-to-date').map((r) => `${r.peer}: ${r.result}`).join(', ') || 'all peers have it'
     recordStep(ctx, { step: 'backup', snapshot, result, seconds: elapsed(), message })
-    saveBackupStatus(ctx, { time: ctx.clock.now().toISOString(), exit_code: code, result, snapshot, message, peers: results })
+    saveBackupStatus(ctx, { time: ctx.clock.now().toISOString(), exit_code: code, result, snapshot, message, peers: results, seconds: elapsed() })
     return code
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err)
     recordStep(ctx, { step: 'backup', snapshot, result: 'failed', seconds: elapsed(), message })
-    saveBackupStatus(ctx, { time: ctx.clock.now().toISOString(), exit_code: EXIT.failed, result: 'failed', snapshot, message, peers: results })
+    saveBackupStatus(ctx, { time: ctx.clock.now().toISOString(), exit_code: EXIT.failed, result: 'failed', snapshot, message, peers: results, seconds: elapsed() })
     throw err
   }
 }

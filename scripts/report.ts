@@ -1,0 +1,66 @@
+#!/usr/bin/env tsx
+// famlab report: the health of the whole family, from this node; mails new alerts and writes
+// Prometheus metrics when asked. Exit 0 no alert, 1 at least one alert (or metrics not written),
+// 2 bad arguments or config.
+import { alertMail, readAlertState, saveAlertState } from '../lib/alert-mail.ts'
+import { alertKey, alertsToMail, nextAlertState } from '../lib/alerts.ts'
+import { runCommand } from '../lib/cli.ts'
+import { EXIT, runIfMain } from '../lib/exit.ts'
+import { buildReport, gatherFacts } from '../lib/family-report.ts'
+import { sendMail } from '../lib/mail.ts'
+import { renderMetrics, writeTextfile } from '../lib/prometheus.ts'
+import { renderReport } from '../lib/report-text.ts'
+
+const usage = `
+famlab report [--json] [--mail] [--prometheus FILE] [--config FILE]
+
+The health of the whole family, seen from this node. Each peer is asked for its status
+(20 s at most, all at once); a peer that does not answer is shown as last seen.
+Per node: reached or not and when last seen, its last backup and why it failed, the
+newest complete copy of it on each peer; per holder: disk size, free space, what each
+origin's replicas use and whether they fit the family share (capacity.local_fraction);
+then the alerts: peer_offline, backup_stale, storage_full, backup_failed, integrity,
+recovery_needed (thresholds in the config's alerts: section).
+
+Options:
+  --json              the report as JSON (stable; fields are only ever added; see README)
+  --mail              mail each new alert to alerts.mailto through /usr/sbin/sendmail,
+                      and a reminder once a day while it stays
+  --prometheus FILE   write node_exporter textfile metrics to FILE, atomically
+
+Exit codes: 0 no alert, 1 at least one alert or FILE not written, 2 bad arguments or config.
+Example: famlab report --mail --prometheus /var/lib/prometheus/node-exporter/famlab.prom
+`
+
+export async function main(argv: string[]): Promise<number> {
+  return runCommand(argv, { usage, boolean: ['json', 'mail'], string: ['prometheus'] }, async (ctx, args) => {
+    const now = ctx.clock.now()
+
+    // Gather: this node, every peer's status, what the silent ones said last
+    const previous = readAlertState(ctx.config)
+    const report = buildReport(await gatherFacts(ctx), ctx.config.alerts, previous)
+    process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report))
+
+    // Mail: one per new alert, a reminder a day while it stays; unsent ones are tried again next time
+    const mailed = new Set<string>()
+    if (args.mail) {
+      for (const { alert, reminder } of alertsToMail(report.alerts, previous, now)) {
+        if (await sendMail(ctx, alertMail(ctx.config.alerts.mailto, report, alert, reminder))) mailed.add(alertKey(alert))
+      }
+    }
+    saveAlertState(ctx.config, nextAlertState(report.alerts, previous, mailed, now))
+
+    // Metrics for node_exporter's textfile collector
+    if (args.prometheus) {
+      try {
+        writeTextfile(args.prometheus, renderMetrics(report))
+      } catch (err) {
+        ctx.log.warn('report', `could not write ${args.prometheus}: ${(err as Error).message}`)
+        return EXIT.failed
+      }
+    }
+    return report.alerts.length > 0 ? EXIT.failed : EXIT.ok
+  })
+}
+
+runIfMain(import.meta.url, main)
