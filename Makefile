@@ -9,14 +9,19 @@ BINDIR      ?= /usr/local/bin
 SYSCONFDIR  ?= /etc/famlab
 DESTDIR     ?=
 FAMLAB_USER ?= famlab
+UNITDIR     ?= /etc/systemd/system
+UNITS        = famlab-backup.service famlab-backup.timer famlab-report.service famlab-report.timer famlab-notify@.service
+TIMERS       = famlab-backup.timer famlab-report.timer
 
 # What famlab runs on a box, and what the tests add to drive it for real.
 RUNTIME_PACKAGES = rsync openssh-server openssh-client btrfs-progs acl attr procps psmisc util-linux samba samba-vfs-modules samba-common-bin avahi-daemon cryptsetup-bin
 TEST_PACKAGES    = iproute2 smbclient libxml2-utils
+# Monitoring tests: msmtp as sendmail into an aiosmtpd sink, promtool for the metrics.
+TEST_PACKAGES   += msmtp-mta python3-aiosmtpd prometheus
 
 NODE_TEST = node --import tsx --test --test-reporter=spec
 
-.PHONY: deps node-deps check test test-unit test-integration test-faults bench demo demo-clean install install-samba uninstall
+.PHONY: deps node-deps check test test-unit test-integration test-faults bench demo demo-clean install install-samba install-units uninstall
 
 # apt only when something is missing: a fresh machine gets everything, a ready one loses no time.
 deps:
@@ -76,6 +81,7 @@ install: node-deps
 	  usermod -p '*' $(FAMLAB_USER); \
 	fi
 	@$(MAKE) --no-print-directory install-samba
+	@$(MAKE) --no-print-directory install-units
 
 # smb.conf and the Avahi service from this node's famlab.yaml. An admin's own smb.conf is kept
 # aside (smb.conf.before-famlab); famlab's own is simply regenerated. Daemons reload where they run.
@@ -97,6 +103,22 @@ install-samba: node-deps
 	  if pidof avahi-daemon >/dev/null; then avahi-daemon --reload && echo "avahi-daemon reloaded"; fi; \
 	fi
 
+# famlab's units and timers; enabled (started at the next boot) where systemd runs.
+install-units:
+	install -d $(DESTDIR)$(UNITDIR)
+	cd systemd && install -m 0644 $(UNITS) $(DESTDIR)$(UNITDIR)/
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
+	  systemctl daemon-reload && systemctl enable $(TIMERS) && \
+	  echo "timers enabled; start them once famlab init has run: systemctl start $(TIMERS)"; \
+	else \
+	  echo "no running systemd: see $(PREFIX)/etc/cron.d/famlab for cron"; \
+	fi
+	@[ -n "$(DESTDIR)" ] || [ -x /usr/sbin/sendmail ] || \
+	  echo "no /usr/sbin/sendmail: install an MTA (apt install msmtp-mta, see $(PREFIX)/etc/msmtprc.example) for alert mail"
+
 uninstall:
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl disable --now $(TIMERS) || true; fi
+	cd $(DESTDIR)$(UNITDIR) 2>/dev/null && rm -f $(UNITS) || true
+	@if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 	rm -rf $(DESTDIR)$(PREFIX) $(DESTDIR)$(BINDIR)/famlab
 	@echo "kept $(SYSCONFDIR) and the data under root and /var/lib/famlab"
