@@ -4,7 +4,7 @@ import { alertKey, alertsToMail, carrySince, evaluateAlerts, nextAlertState, typ
 import type { NodeHealth } from '../../lib/health.ts'
 import type { BackupStatus } from '../../lib/status.ts'
 
-const LIMITS = { offline_hours: 24, stale_hours: 36, storage_full_percent: 90, mailto: 'root' }
+const LIMITS = { offline_hours: 24, stale_hours: 36, storage_full_percent: 90, warn_days: 14, mailto: 'root' }
 const T0 = Date.UTC(2026, 10, 23, 10)
 const at = (hours: number) => new Date(T0 + hours * 3600_000).toISOString()
 const snap = (hours: number) => at(hours).replace(/\.000Z$/, 'Z').replace(/:/g, '')

@@ -8,7 +8,7 @@ import { renderMetrics } from '../../lib/prometheus.ts'
 import { renderReport } from '../../lib/report-text.ts'
 import type { NodeHealth } from '../../lib/health.ts'
 
-const LIMITS = { offline_hours: 24, stale_hours: 36, storage_full_percent: 90, mailto: 'root' }
+const LIMITS = { offline_hours: 24, stale_hours: 36, storage_full_percent: 90, warn_days: 14, mailto: 'root' }
 const GiB = 1024 ** 3
 const NOW = '2026-11-24T11:00:00.000Z'
 
