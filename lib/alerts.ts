@@ -78,7 +78,7 @@ export function evaluateAlerts(facts: FamilyFacts, limits: Thresholds): Alert[] 
   }
 
   for (const peer of lastBackup?.peers.filter((p) => p.result === 'no-space') ?? []) {
-    raise('storage_full', peer.peer, `${peer.peer} lacks room for the next transfer: ${peer.message}`, lastBackup!.time)
+    raise('storage_full', peer.peer, `${peer.peer} lacks room for the next transfer: ${peer.message.replace(/^storage_full: /, '')}`, lastBackup!.time)
   }
   for (const m of facts.members.filter((m) => m.health)) {
     const used = usedPercent(m.health!)

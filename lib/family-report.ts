@@ -8,11 +8,12 @@ import { readContacts, recordContact } from './contacts.ts'
 import type { Context } from './context.ts'
 import { requireMembership } from './family.ts'
 import { hoursBetween } from './format.ts'
-import { readNodeHealth, refreshUsage, type NodeHealth } from './health.ts'
+import { readNodeHealth, withUsage, type NodeHealth } from './health.ts'
 import { readHistory } from './history.ts'
 import { peersOf } from './members.ts'
 import { state, storage } from './paths.ts'
 import type { HolderStatus } from './receive.ts'
+import { peerSpace } from './space.ts'
 import { requestPeer } from './ssh.ts'
 
 /** A peer that does not answer within this is reported unreachable; report never waits longer. */
@@ -21,6 +22,7 @@ export const PROBE_TIMEOUT_MS = 20_000
 export type StatusReply = HolderStatus & { health?: NodeHealth }
 
 export type StorageReport = {
+  /** When the node said this (a peer that does not answer now: when it last did). */
   as_of: string | null
   total_bytes: number
   free_bytes: number
@@ -76,19 +78,19 @@ function integrityProblems(ctx: Context): FamilyFacts['integrity'] {
 export async function gatherFacts(ctx: Context): Promise<FamilyFacts> {
   const membership = requireMembership(ctx.config)
   const now = ctx.clock.now().toISOString()
-  await refreshUsage(ctx)
 
   // Probe every peer at once, so a dead one costs one timeout, not one each
   const probes = new Map(await Promise.all(peersOf(membership, ctx.config.node).map(async (peer) => {
     const reply = await requestPeer<StatusReply>(ctx, peer.name, ['status'], undefined, undefined, PROBE_TIMEOUT_MS)
-    if (reply.outcome === 'ok' && reply.data.health) recordContact(ctx, peer.name, reply.data.health)
+    if (reply.outcome === 'ok' && reply.data.health) recordContact(ctx, peer.name, withUsage(reply.data.health, reply.data.space))
     return [peer.name, reply] as const
   })))
   const contacts = readContacts(ctx.config)
+  const selfHealth = withUsage(readNodeHealth(ctx.config), await peerSpace(ctx.config))
 
   const members: MemberFacts[] = membership.members.map((m) => {
     if (m.name === ctx.config.node) {
-      return { name: m.name, joined: m.joined, self: true, reachable: true, last_seen: now, problem: null, health: readNodeHealth(ctx.config), health_time: now }
+      return { name: m.name, joined: m.joined, self: true, reachable: true, last_seen: now, problem: null, health: selfHealth, health_time: now }
     }
     const reply = probes.get(m.name)!
     const known = contacts[m.name]
@@ -112,13 +114,13 @@ export async function gatherFacts(ctx: Context): Promise<FamilyFacts> {
   }
 }
 
-function storageReport(health: NodeHealth): StorageReport {
+function storageReport(health: NodeHealth, asOf: string | null): StorageReport {
   const byOrigin = Object.fromEntries(Object.entries(health.origins).map(([origin, held]) => [origin, held.bytes]))
   const measured = Object.values(byOrigin)
   const replicasBytes = measured.every((b) => b !== null) ? measured.reduce((sum: number, b) => sum + b!, 0) : null
   const familyShare = Math.floor(health.total_bytes * (1 - health.local_fraction))
   return {
-    as_of: health.usage_measured_at,
+    as_of: asOf,
     total_bytes: health.total_bytes,
     free_bytes: health.free_bytes,
     used_percent: Math.round(usedPercent(health) * 10) / 10,
@@ -155,7 +157,7 @@ export function buildReport(facts: FamilyFacts, limits: Thresholds, previous: Al
       } : null,
       last_success: m.health?.last_success ?? null,
       copies,
-      storage: m.health ? storageReport(m.health) : null,
+      storage: m.health ? storageReport(m.health, m.health_time) : null,
     }
   })
   return { version: 1, node: facts.node, time: facts.now, nodes, alerts: carrySince(evaluateAlerts(facts, limits), previous) }

@@ -111,12 +111,8 @@ async function servePeer(ctx: Context, peer: string, words: string[], line: stri
       return reply({
         ...holderStatus(ctx.config.node, membership.version, peer, dir),
         membership_digest: membershipDigest(membership),
-      return reply({
-        ...holderStatus(ctx.config.node, membership.version, peer, dir),
-        membership_digest: membershipDigest(membership),
         space: await peerSpace(ctx.config),
         health: readNodeHealth(ctx.config),
-      })
       })
     case 'famlab finalize': {
       const lock = receiveLock(ctx, peer)

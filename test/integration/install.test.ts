@@ -59,6 +59,9 @@ describe('make install', () => {
   const installed = existsSync('/opt/famlab') || existsSync('/usr/local/bin/famlab')
   it('installs into the real root: famlab on PATH, the famlab user, units that verify', { skip: installed && 'famlab is already installed here' }, async () => {
     const configExisted = existsSync('/etc/famlab/famlab.yaml')
+    // make install also writes smb.conf (keeping the machine's own aside) and the Avahi service: put them back after
+    const samba = ['/etc/samba/smb.conf', '/etc/avahi/services/famlab.service'].map((file) => ({ file, before: existsSync(file) ? readFileSync(file) : undefined }))
+    const sambaAsideExisted = existsSync('/etc/samba/smb.conf.before-famlab')
     try {
       const install = await make(['install'])
       assert.equal(install.code, 0, install.stderr)
@@ -72,6 +75,11 @@ describe('make install', () => {
       const uninstall = await make(['uninstall'])
       assert.equal(uninstall.code, 0, uninstall.stderr)
       if (!configExisted) rmSync('/etc/famlab', { recursive: true, force: true })
+      for (const { file, before } of samba) {
+        if (before) writeFileSync(file, before)
+        else rmSync(file, { force: true })
+      }
+      if (!sambaAsideExisted) rmSync('/etc/samba/smb.conf.before-famlab', { force: true })
     }
     assert.ok(!existsSync('/opt/famlab') && !existsSync('/etc/systemd/system/famlab-backup.service'))
   })

@@ -14,7 +14,7 @@ function health(node: string, held: Record<string, number>, extra: Partial<NodeH
   return {
     node, total_bytes: 10 * GiB, free_bytes: 6 * GiB, local_fraction: 0.334, takes_backups: true, newest_snapshot: null,
     origins: Object.fromEntries(Object.entries(held).map(([origin, hours]) => [origin, { newest: snap(hours), count: 1, bytes: GiB }])),
-    usage_measured_at: at(0), last_backup: null, last_success: null, ...extra,
+    last_backup: null, last_success: null, ...extra,
   }
 }
 

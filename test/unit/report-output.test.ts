@@ -16,7 +16,6 @@ function health(node: string, others: string[]): NodeHealth {
   return {
     node, total_bytes: 931 * GiB, free_bytes: 12 * GiB, local_fraction: 0.334, takes_backups: true, newest_snapshot: '2026-11-24T100000Z',
     origins: Object.fromEntries(others.map((o) => [o, { newest: '2026-11-23T100000Z', count: 40, bytes: 123 * GiB }])),
-    usage_measured_at: NOW,
     last_backup: { time: '2026-11-24T10:05:00.000Z', exit_code: 1, result: 'failed', message: 'a-very-long-peer-name-of-32-char: no-space, another: offline', peers: [], seconds: 61.5 },
     last_success: '2026-11-23T10:05:00.000Z',
   }
