@@ -19,6 +19,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   'avahi-service': () => import('../scripts/avahi-service.ts'),
   'add-target': () => import('../scripts/add-target.ts'),
   'seed': () => import('../scripts/seed.ts'),
+  'recovery-kit': () => import('../scripts/recovery-kit.ts'),
+  'rejoin': () => import('../scripts/rejoin.ts'),
   'disk': () => import('../scripts/disk.ts'),
   'user': () => import('../scripts/user.ts'),
   'tm-idle': () => import('../scripts/tm-idle.ts'),

@@ -153,4 +153,44 @@ describe('beyond the family LAN', () => {
       assert.deepEqual(await treeDifferences(join(bob.root, 'snapshots', snapAt(1)), pulled), [])
     })
   })
+
+  describe('a recovery kit', () => {
+    it('is written 0600 with the node key, the members with pinned host keys, the config and instructions', async () => {
+      const kit = join(family.base, 'bob.famlab-kit')
+      const written = await bob.famlab(['recovery-kit', '--out', kit])
+      assert.equal(written.code, 0, written.stderr)
+      assert.match(written.stdout, /famlab rejoin --kit/)
+      assert.equal(statSync(kit).mode & 0o777, 0o600)
+      const text = readFileSync(kit, 'utf8')
+      assert.ok(text.includes(readFileSync(join(bob.state, 'id_ed25519'), 'utf8').trim().split('\n')[1]))
+      assert.ok(text.includes(readFileSync(join(alice.dir, 'ssh_host_ed25519_key.pub'), 'utf8').split(' ')[1]))
+      assert.match(text, /^# .*famlab rejoin --kit/m)
+    })
+
+    it('a reinstalled node with a new disk and a new host key rejoins without an invite and gets its data back', async () => {
+      const kit = join(family.base, 'bob.famlab-kit')
+      // The house fire: new disk, fresh OS (new sshd host key), no config, no state
+      await bob.stopSshd()
+      await run(['umount', bob.root])
+      await run(['mkfs.btrfs', '-q', '-f', join(bob.dir, 'disk.img')])
+      await run(['mount', '-o', 'loop', join(bob.dir, 'disk.img'), bob.root])
+      await run(['rm', '-rf', bob.state, bob.config, join(bob.dir, 'ssh_host_ed25519_key'), join(bob.dir, 'ssh_host_ed25519_key.pub')])
+      await run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'bob-reinstalled', '-f', join(bob.dir, 'ssh_host_ed25519_key')])
+
+      const rejoined = await bob.famlab(['rejoin', '--kit', kit])
+      assert.equal(rejoined.code, 0, rejoined.stderr)
+      assert.ok(existsSync(bob.config))
+      await bob.startSshd()
+      const newHostKey = readFileSync(join(bob.dir, 'ssh_host_ed25519_key.pub'), 'utf8').split(' ')[1]
+      assert.ok(readFileSync(join(alice.state, 'known_hosts'), 'utf8').includes(newHostKey), 'alice pins the new host key')
+
+      // The family reaches bob again, and bob reads his own history back from alice
+      const backup = await alice.famlab(['backup'], { env: { FAMLAB_NOW: at(5) } })
+      assert.equal(backup.code, 0, backup.stderr)
+      assert.ok(list(join(bob.root, 'replicas/alice')).includes(snapAt(5)))
+      const restored = join(family.base, 'bob-restored')
+      assert.equal((await pullReplica(bob, alice, `${snapAt(0)}/`, restored)).code, 0)
+      assert.deepEqual(await treeDifferences(join(family.base, 'carried-disk', `famlab-seed-bob-${snapAt(0)}`, 'tree'), restored), [])
+    })
+  })
 })
