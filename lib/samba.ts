@@ -14,8 +14,8 @@ export const AVAHI_SERVICE_FILE = '/etc/avahi/services/famlab.service'
 export const HOUSEHOLD_GROUP = 'famlab-household'
 export const TIMEMACHINE_SHARE = 'timemachine'
 export const FILEHISTORY_SHARE = 'filehistory'
-/** catia and streams_xattr around fruit, in the order vfs_fruit documents. */
-export const VFS_OBJECTS = ['catia', 'fruit', 'streams_xattr']
+/** catia and streams_xattr around fruit, in the order vfs_fruit documents; shadow_copy2 for Previous Versions. */
+export const VFS_OBJECTS = ['catia', 'fruit', 'streams_xattr', 'shadow_copy2']
 
 /** The smb.conf that tools on this box use: FAMLAB_SMB_CONF (tests, a second smbd), else Samba's own. */
 export function smbConfPath(env: NodeJS.ProcessEnv): string {
@@ -34,6 +34,7 @@ function templateValues(config: Config): Record<string, string> {
   return {
     node: config.node,
     local: storage(config).local,
+    snapshots: storage(config).snapshots,
     group: HOUSEHOLD_GROUP,
     vfs_objects: VFS_OBJECTS.join(' '),
     timemachine_share: TIMEMACHINE_SHARE,

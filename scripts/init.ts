@@ -71,7 +71,10 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (!isBtrfs(config.root)) ctx.log.warn('init', `${config.root} is not btrfs: this node can hold replicas but not take snapshots`)
     else await limitHousehold(ctx)
-    if (!existsSync(paths.snapshots)) mkdirSync(paths.snapshots, { mode: 0o700 })
+    // Household members open their own old versions over SMB (Previous Versions) as themselves;
+    // each snapshot keeps local/'s permissions, so this only shows the snapshot names.
+    if (!existsSync(paths.snapshots)) mkdirSync(paths.snapshots)
+    chmodSync(paths.snapshots, 0o755)
     if (!existsSync(paths.replicas)) mkdirSync(paths.replicas, { mode: 0o700 })
     chownToServiceUser(config, paths.replicas)
     chmodSync(paths.replicas, 0o700)
