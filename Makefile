@@ -80,6 +80,14 @@ install: node-deps
 	  useradd --system --shell /bin/sh --home-dir /var/lib/famlab --no-create-home $(FAMLAB_USER); \
 	  usermod -p '*' $(FAMLAB_USER); \
 	fi
+	@# Debian security updates, unattended (Debian's default origins: the security archive only).
+	@if [ "$(UNATTENDED_UPGRADES)" != no ]; then \
+	  [ -n "$(DESTDIR)" ] || dpkg-query -W -f='$${Status}\n' unattended-upgrades 2>/dev/null | grep -q '^install ok installed' || \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends unattended-upgrades; \
+	  install -d $(DESTDIR)/etc/apt/apt.conf.d; \
+	  printf 'APT::Periodic::Update-Package-Lists "1";\nAPT::Periodic::Unattended-Upgrade "1";\n' > $(DESTDIR)/etc/apt/apt.conf.d/20auto-upgrades; \
+	  echo "unattended-upgrades: Debian security updates on (opt out: make install UNATTENDED_UPGRADES=no)"; \
+	fi
 	@$(MAKE) --no-print-directory install-samba
 	@$(MAKE) --no-print-directory install-units
 
