@@ -22,6 +22,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   'recovery-kit': () => import('../scripts/recovery-kit.ts'),
   'rejoin': () => import('../scripts/rejoin.ts'),
   'disk': () => import('../scripts/disk.ts'),
+  'share-replica': () => import('../scripts/share-replica.ts'),
   'user': () => import('../scripts/user.ts'),
   'tm-idle': () => import('../scripts/tm-idle.ts'),
   'report': () => import('../scripts/report.ts'),

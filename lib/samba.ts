@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { readDisk, timeMachineMaxSize } from './capacity.ts'
 import type { Config } from './config.ts'
 import { storage } from './paths.ts'
+import { replicaSharesConf } from './replica-shares.ts'
 
 const ETC = fileURLToPath(new URL('../etc', import.meta.url))
 
@@ -35,6 +36,7 @@ function templateValues(config: Config): Record<string, string> {
     node: config.node,
     local: storage(config).local,
     snapshots: storage(config).snapshots,
+    replica_shares: replicaSharesConf(config),
     group: HOUSEHOLD_GROUP,
     vfs_objects: VFS_OBJECTS.join(' '),
     timemachine_share: TIMEMACHINE_SHARE,

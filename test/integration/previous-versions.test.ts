@@ -1,7 +1,8 @@
-// Previous Versions on the real harness: a household member lists and reads old versions of a
-// file over SMB (vfs_shadow_copy2 on the btrfs snapshots), and cannot write into them.
+// SMB beyond the live shares, on the real harness: Previous Versions (a household member lists
+// and reads old versions over vfs_shadow_copy2, and cannot write into them), and a peer's
+// replicas shared read-only with one relative after a disaster (share-replica).
 import assert from 'node:assert/strict'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { run, runChecked } from '../../lib/exec.ts'
@@ -10,17 +11,25 @@ import { createFamily, type Family, type Node } from '../harness/family.ts'
 import { startSmbd, type Smbd } from '../harness/samba.ts'
 
 const MEMBER = 'flit-pv'
+const RELATIVE = 'flit-rel'
 const PASSWORD = 'old-versions-4-all'
 
-describe('Previous Versions', () => {
+async function ensureSambaUser(smbConf: string, name: string): Promise<void> {
+  if (!(await run(['getent', 'passwd', name])).ok) {
+    await run(['useradd', '--system', '--no-create-home', '--shell', '/usr/sbin/nologin', '-G', HOUSEHOLD_GROUP, name])
+  }
+  await runChecked(['smbpasswd', '-c', smbConf, '-a', '-s', name], { input: `${PASSWORD}\n${PASSWORD}\n` })
+}
+
+describe('SMB beyond the live shares', () => {
   let family: Family
-  let alice: Node
+  let alice: Node, bob: Node
   let smbd: Smbd
   let home: string
 
   before(async () => {
-    family = await createFamily(['alice'], { enroll: false })
-    ;[alice] = family.nodes
+    family = await createFamily(['alice', 'bob'])
+    ;[alice, bob] = family.nodes
     await run(['groupadd', '-f', HOUSEHOLD_GROUP])
     if (!(await run(['getent', 'passwd', MEMBER])).ok) {
       await run(['useradd', '--system', '--no-create-home', '--shell', '/usr/sbin/nologin', '-G', HOUSEHOLD_GROUP, MEMBER])
@@ -36,7 +45,8 @@ describe('Previous Versions', () => {
       writeFileSync(join(home, 'essay.txt'), text)
     }
     smbd = await startSmbd(alice)
-    await runChecked(['smbpasswd', '-c', smbd.conf, '-a', '-s', MEMBER], { input: `${PASSWORD}\n${PASSWORD}\n` })
+    await ensureSambaUser(smbd.conf, MEMBER)
+    await ensureSambaUser(smbd.conf, RELATIVE)
   })
   // The family's teardown stops smbd too (its pid file is in the node's directory).
   after(() => family?.cleanup())
@@ -60,5 +70,27 @@ describe('Previous Versions', () => {
     }
     assert.equal(readFileSync(join(alice.root, 'snapshots/2026-11-23T100000Z/timemachine', MEMBER, 'essay.txt'), 'utf8'), 'first draft\n')
     assert.equal(readFileSync(join(home, 'essay.txt'), 'utf8'), 'final version\n')
+  })
+
+  it('shares a peer\'s replicas read-only with one named relative, and stops with --off', async () => {
+    writeFileSync(join(bob.root, 'local/recipes.txt'), 'grandma\'s pancakes\n')
+    assert.equal((await bob.famlab(['backup'], { env: { FAMLAB_NOW: '2026-11-23T10:00:00Z' } })).code, 0)
+    const snap = '2026-11-23T100000Z'
+    const share = await alice.famlab(['share-replica', 'bob', '--user', RELATIVE], { env: smbd.env })
+    assert.equal(share.code, 0, share.stderr)
+    const copy = join(family.base, 'recipes-from-replica.txt')
+    const get = await smbd.smbclient(RELATIVE, PASSWORD, `get ${snap}/recipes.txt ${copy}`, 'replica-bob')
+    assert.equal(get.code, 0, get.stdout + get.stderr)
+    assert.equal(readFileSync(copy, 'utf8'), 'grandma\'s pancakes\n')
+    const put = await smbd.smbclient(RELATIVE, PASSWORD, `put ${copy} ${snap}/planted.txt`, 'replica-bob')
+    assert.match(put.stdout + put.stderr, /NT_STATUS_(ACCESS_DENIED|MEDIA_WRITE_PROTECTED)/)
+    assert.ok(!existsSync(join(alice.root, 'replicas/bob', snap, 'planted.txt')))
+    const stranger = await smbd.smbclient(MEMBER, PASSWORD, 'ls', 'replica-bob')
+    assert.match(stranger.stdout + stranger.stderr, /NT_STATUS_ACCESS_DENIED/)
+
+    const off = await alice.famlab(['share-replica', 'bob', '--off'], { env: smbd.env })
+    assert.equal(off.code, 0, off.stderr)
+    const gone = await smbd.smbclient(RELATIVE, PASSWORD, 'ls', 'replica-bob')
+    assert.match(gone.stdout + gone.stderr, /NT_STATUS_BAD_NETWORK_NAME/)
   })
 })
