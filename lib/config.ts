@@ -106,7 +106,7 @@ const SCHEMA: Schema = {
     port: { check: number(1, 65535, true), default: 22 },
   },
   ssh: {
-    user: { check: text(/^[a-z_][a-z0-9_-]{0,31}$/, 'a Unix user name'), default: 'famlab' },
+    user: { check: text(/^(?!root$)[a-z_][a-z0-9_-]{0,31}$/, 'a non-root Unix user name (peers log in as it)'), default: 'famlab' },
     identity: { check: absolutePath, default: (doc: Doc) => join(doc.state, 'id_ed25519') },
     authorized_keys: { check: absolutePath, default: (doc: Doc) => join(doc.state, 'authorized_keys') },
     host_key: { check: absolutePath, default: '/etc/ssh/ssh_host_ed25519_key.pub' },

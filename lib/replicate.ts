@@ -4,9 +4,9 @@ import { existsSync } from 'node:fs'
 import type { Context } from './context.ts'
 import { run } from './exec.ts'
 import { EXIT } from './exit.ts'
-import { syncMembership } from './family.ts'
+import { requireMembership, syncMembership } from './family.ts'
 import { recordStep, stopwatch, type Outcome } from './history.ts'
-import type { Member } from './members.ts'
+import { findMember, type Member } from './members.ts'
 import { storage } from './paths.ts'
 import type { HolderStatus } from './receive.ts'
 import { roomProblem } from './space.ts'
@@ -24,6 +24,8 @@ async function replicateToPeer(ctx: Context, snap: string, peer: Member, bwlimit
   if (status.outcome !== 'ok') return done(status.outcome, status.message)
   const membershipNote = await syncMembership(ctx, peer, status.data)
   if (membershipNote) ctx.log.info('replicate', membershipNote, peer.name)
+  // A member list learned from another peer meanwhile may have removed this one.
+  if (!findMember(requireMembership(ctx.config), peer.name)) return done('skipped', 'no longer a member of the family; not sent')
   if (status.data.replicas.includes(snap)) return done('up-to-date', `already holds ${snap}`)
 
   // What would not fit is skipped whole: an alert, never a transfer dying half way
@@ -77,7 +79,7 @@ export async function replicateSnapshot(ctx: Context, snap: string, peers: Membe
 }
 
 const UNREACHABLE: Outcome[] = ['offline', 'timeout', 'busy']
-const SUCCESS: Outcome[] = ['ok', 'up-to-date']
+const SUCCESS: Outcome[] = ['ok', 'up-to-date', 'skipped']
 
 /** 0 all peers have it; 3 some were unreachable but at least one has it; 1 otherwise. */
 export function replicationExitCode(results: PeerResult[]): number {

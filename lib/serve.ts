@@ -1,9 +1,9 @@
 // The forced command behind every peer key: reads SSH_ORIGINAL_COMMAND and allows only rsync
 // confined to the caller's own replicas/<peer>/ and famlab's own small requests.
 import { existsSync, mkdirSync, realpathSync } from 'node:fs'
-import { join } from 'node:path'
 import type { Context } from './context.ts'
 import { run } from './exec.ts'
+import { pullPathProblem } from './confine.ts'
 import { BusyError, EXIT, FamlabError } from './exit.ts'
 import { acceptJoin, adoptMembership, propagateMembership, requireMembership } from './family.ts'
 import { readNodeHealth } from './health.ts'
@@ -60,6 +60,10 @@ function originDir(ctx: Context, peer: string): string {
 }
 
 async function serveRsync(ctx: Context, peer: string, request: RsyncRequest): Promise<number> {
+  if (request.direction === 'send') {
+    const problem = pullPathProblem(storage(ctx.config).replicasOf(peer), request.path)
+    if (problem) return refuse(ctx, { peer }, problem)
+  }
   const dir = originDir(ctx, peer)
   const extra = ['--fake-super', '--munge-links', `--confine-root=${realpathSync(dir)}`]
   const elapsed = stopwatch()
@@ -68,11 +72,6 @@ async function serveRsync(ctx: Context, peer: string, request: RsyncRequest): Pr
     if (request.direction === 'receive') {
       prepareIncomplete(dir)
       extra.push(...linkDests(dir).map((d) => `--link-dest=${d}`))
-    } else {
-      const target = join(dir, request.path)
-      if (existsSync(target) && !realpathSync(target).startsWith(`${realpathSync(dir)}/`)) {
-        return refuse(ctx, { peer }, `"${request.path}" leads outside its replicas`)
-      }
     }
     const sender = request.direction === 'send' ? ['--sender'] : []
     const result = await run(['rsync', '--server', ...sender, ...request.options, ...extra, '--', '.', request.path], { cwd: dir, inherit: true })
@@ -97,6 +96,11 @@ async function serveJoin(ctx: Context, inviteId: string): Promise<number> {
   return reply({ membership, propagated })
 }
 
+/** famlab's own requests and how many words each has, exactly. */
+const WORD_COUNTS: Record<string, number> = {
+  'famlab status': 2, 'famlab finalize': 3, 'famlab peers': 2, 'famlab peers-update': 2,
+}
+
 /** Routes one request from a member; returns the exit code ssh hands back to the caller. */
 async function servePeer(ctx: Context, peer: string, words: string[], line: string): Promise<number> {
   const membership = requireMembership(ctx.config)
@@ -106,7 +110,11 @@ async function servePeer(ctx: Context, peer: string, words: string[], line: stri
     return 'refused' in request ? refuse(ctx, { peer }, request.refused) : serveRsync(ctx, peer, request)
   }
   const dir = storage(ctx.config).replicasOf(peer)
-  switch (`${words[0]} ${words[1]}`) {
+  const request = `${words[0]} ${words[1]}`
+  if (WORD_COUNTS[request] !== undefined && WORD_COUNTS[request] !== words.length) {
+    return refuse(ctx, { peer }, `"${request}" takes ${WORD_COUNTS[request] - 2} arguments, got ${words.length - 2}`)
+  }
+  switch (request) {
     case 'famlab status':
       return reply({
         ...holderStatus(ctx.config.node, membership.version, peer, dir),
@@ -137,6 +145,7 @@ async function servePeer(ctx: Context, peer: string, words: string[], line: stri
 }
 
 export async function serveRequest(ctx: Context, caller: Caller, line: string | undefined): Promise<number> {
+  if (process.getuid?.() === 0) return refuse(ctx, caller, 'serve runs only as ssh.user, never as root; put the peer keys in that account\'s authorized_keys')
   if (!line) return refuse(ctx, caller, 'interactive sessions are not allowed')
   if (line.length > MAX_REQUEST_LENGTH || /[^\x20-\x7e]/.test(line)) return refuse(ctx, caller, 'malformed request line')
   const words = line.trim().split(/\s+/)

@@ -5,8 +5,9 @@ import type { Config } from './config.ts'
 import type { Context } from './context.ts'
 import { lastLine, run, runChecked, shellQuote } from './exec.ts'
 import { recordContact } from './contacts.ts'
+import { isHostKeyFailure, recordHostKeyRefusal } from './hostkeys.ts'
 import { keyOnly } from './keys.ts'
-import { peersOf, type Membership } from './members.ts'
+import { findMember, loadMembership, peersOf, type Membership } from './members.ts'
 import { FAMLAB_BIN, state } from './paths.ts'
 import { writeStateFile } from './state.ts'
 
@@ -81,7 +82,7 @@ export function writeSshFiles(config: Config, membership: Membership, invites: P
   const files = state(config)
   writeStateFile(config, files.knownHosts, knownHostsText(config, membership))
   writeStateFile(config, files.sshConfig, sshConfigText(config, membership))
-  writeStateFile(config, files.authorizedKeys, authorizedKeysText(config, membership, invites), 0o644)
+  writeStateFile(config, files.authorizedKeys, authorizedKeysText(config, membership, invites))
 }
 
 /** `ssh -F <state>/ssh_config`: what rsync's `-e` and every request use. */
@@ -120,6 +121,8 @@ export async function requestPeer<T>(
     timeoutMs,
   })
   if (!result.ok) {
+    const member = result.code === 255 && isHostKeyFailure(result.stderr) ? findMember(loadMembership(ctx.config) ?? { version: 0, members: [] }, peer) : undefined
+    if (member) recordHostKeyRefusal(ctx, member, result.stderr)
     const message = lastLine(result.stderr).replace(/^famlab: /, '') || `ssh exited ${result.code}`
     return { outcome: classifySshFailure(result.code, result.stderr), message }
   }

@@ -4,7 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join as joinPath } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { run } from '../../lib/exec.ts'
-import { copyNodeKey, impersonate, joinThrough, publicKey, reinstall } from '../harness/admin.ts'
+import { copyNodeKey, fingerprintNode, impersonate, joinThrough, publicKey, reinstall } from '../harness/admin.ts'
 import { createFamily, pullReplica, type Family, type Node } from '../harness/family.ts'
 
 const at = (hours: number) => new Date(Date.UTC(2026, 10, 23, 10) + hours * 3600_000).toISOString().replace('.000', '')
@@ -88,5 +88,61 @@ describe('membership', () => {
     const backup = await bob.famlab(['backup'], { env: { FAMLAB_NOW: at(1), } })
     assert.equal(backup.code, 0, backup.stderr)
     for (const holder of [alice, carol]) assert.ok(existsSync(joinPath(holder.root, 'replicas/bob', snapAt(1), 'letter.txt')))
+  })
+
+  it('removes carol while bob is offline; bob catches up on its next contact, and an older list is refused', async () => {
+    const carolKey = publicKey(joinPath(carol.state, 'id_ed25519.pub'))
+    const asBob = (target: Node) => ['ssh', '-F', joinPath(bob.state, 'ssh_config'), `famlab-${target.name}`]
+    const oldList = (await run([...asBob(alice), 'famlab', 'peers'], { input: '' })).stdout
+    assert.ok(JSON.parse(oldList).members.some((m: { name: string }) => m.name === 'carol'))
+    await bob.stopSshd()
+
+    const untouched = await fingerprintNode(alice)
+    const dry = await alice.famlab(['remove-peer', 'carol', '--dry-run'])
+    assert.equal(dry.code, 0, dry.stderr)
+    assert.match(dry.stderr, /\[dry-run\] would remove carol/)
+    assert.equal(await fingerprintNode(alice), untouched)
+    assert.equal((await alice.famlab(['remove-peer', 'carol', '--purge', '--keep-data'])).code, 2)
+    assert.equal((await alice.famlab(['remove-peer', 'alice'])).code, 2)
+    assert.equal((await alice.famlab(['remove-peer', 'zed'])).code, 2)
+
+    const removed = await alice.famlab(['remove-peer', 'carol'])
+    assert.equal(removed.code, 0, removed.stderr)
+    assert.match(removed.stderr, /bob: offline: .*next contact/)
+    assert.ok(!authorized(alice).includes(carolKey))
+    assert.deepEqual((await peersOf(alice)).members.map((m: { name: string }) => m.name), ['alice', 'bob'])
+    assert.ok(existsSync(joinPath(alice.root, 'replicas/carol', snapAt(0))), 'replicas stay by default')
+    const refused = await run(['ssh', '-F', joinPath(carol.state, 'ssh_config'), 'famlab-alice', 'famlab', 'status'], { input: '' })
+    assert.equal(refused.code, 255)
+    assert.match(refused.stderr, /Permission denied/)
+
+    // bob was offline: it learns on its next contact and stops sending to carol
+    await bob.startSshd()
+    assert.ok(authorized(bob).includes(carolKey))
+    const backup = await bob.famlab(['backup'], { env: { FAMLAB_NOW: at(2) } })
+    assert.equal(backup.code, 0, backup.stderr)
+    assert.ok(!authorized(bob).includes(carolKey))
+    assert.deepEqual((await peersOf(bob)).members.map((m: { name: string }) => m.name), ['alice', 'bob'])
+    assert.ok(!existsSync(joinPath(carol.root, 'replicas/bob', snapAt(2))))
+    assert.ok(existsSync(joinPath(alice.root, 'replicas/bob', snapAt(2))))
+
+    // The list from before the removal is refused, and changes nothing
+    const version = (await peersOf(alice)).version
+    const stale = await run([...asBob(alice), 'famlab', 'peers-update'], { input: oldList })
+    assert.equal(stale.code, 2)
+    assert.match(stale.stderr, /older than ours/)
+    assert.equal((await peersOf(alice)).version, version)
+    assert.ok(!authorized(alice).includes(carolKey))
+
+    // --purge: first see, then delete the copies held here
+    const keep = await fingerprintNode(alice)
+    const preview = await alice.famlab(['remove-peer', 'carol', '--purge', '--dry-run'])
+    assert.equal(preview.code, 0, preview.stderr)
+    assert.match(preview.stderr, new RegExp(`would delete .*replicas/carol/${snapAt(0)}`))
+    assert.equal(await fingerprintNode(alice), keep)
+    const purge = await alice.famlab(['remove-peer', 'carol', '--purge'])
+    assert.equal(purge.code, 0, purge.stderr)
+    assert.ok(!existsSync(joinPath(alice.root, 'replicas/carol')))
+    assert.ok(history(alice).some((e) => e.step === 'purge' && e.peer === 'carol'))
   })
 })
