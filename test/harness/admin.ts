@@ -84,3 +84,64 @@ export async function fingerprintNode(node: Node): Promise<string> {
   const invites = await run(['bash', '-c', 'ls -A "$1" 2>/dev/null', 'invites', join(node.state, 'invites')])
   return `${root} ${(await runChecked(['sha256sum'], { input: stateFiles.join('\n') + invites.stdout })).split(' ')[0]}`
 }
+
+/**
+ * A box that is not in the family and never serves: just enough (config, state, key, plain
+ * directory as root) to run `famlab init` and `famlab add-peer` with a token it got hold of.
+ */
+export async function stranger(family: Family, name: string): Promise<Node> {
+  const dir = join(family.base, name)
+  const user = 'flit-stranger'
+  if (!(await run(['getent', 'passwd', user])).ok) {
+    const added = await run(['useradd', '--system', '--shell', '/bin/sh', '--home-dir', '/', '--no-create-home', user])
+    if (!added.ok && !(await run(['getent', 'passwd', user])).ok) throw new Error(`useradd ${user}: ${added.stderr}`)
+  }
+  const node: Node = {
+    ...family.nodes[0], name, user, port: 9, dir, root: join(dir, 'root'), state: join(dir, 'state'), config: join(dir, 'famlab.yaml'),
+    famlab: (args, options = {}) => family.nodes[0].famlab(args, { ...options, env: { FAMLAB_CONFIG: node.config, ...options.env } }),
+    startSshd: async () => { throw new Error(`${name} never serves`) },
+    stopSshd: async () => {},
+    writeConfig: (extra) => writeFileSync(node.config, JSON.stringify({
+      node: name, root: node.root, state: node.state, listen: { host: '127.0.0.1', port: 9 },
+      ssh: { user, host_key: join(dir, 'ssh_host_ed25519_key.pub') }, ...extra,
+    }), { mode: 0o644 }),
+  }
+  await runChecked(['mkdir', '-p', '-m', '755', node.root])
+  await runChecked(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', `host-${name}`, '-f', join(dir, 'ssh_host_ed25519_key')])
+  node.writeConfig({})
+  const init = await node.famlab(['init'])
+  if (!init.ok) throw new Error(`famlab init on ${name} failed: ${init.stderr}`)
+  return node
+}
+
+/**
+ * Puts an impostor at `node`'s address: its own sshd on the same port with another host key, but
+ * the real authorized_keys and forced command, so without host-key pinning a join would go through.
+ * Returns how to put the real sshd back.
+ */
+export async function impersonateHost(family: Family, node: Node): Promise<() => Promise<void>> {
+  const dir = join(family.base, `impostor-${node.name}`)
+  await runChecked(['mkdir', '-p', dir])
+  await runChecked(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'impostor', '-f', join(dir, 'host_key')])
+  const real = readFileSync(join(node.dir, 'sshd_config'), 'utf8')
+  const config = real
+    .replace(/^HostKey .*$/m, `HostKey ${join(dir, 'host_key')}`)
+    .replace(/^PidFile .*$/m, `PidFile ${join(dir, 'sshd.pid')}`)
+  writeFileSync(join(dir, 'sshd_config'), config)
+  await node.stopSshd()
+  await runChecked(['/usr/sbin/sshd', '-f', join(dir, 'sshd_config'), '-E', join(dir, 'sshd.log')])
+  for (let i = 0; i < 50 && !(await run(['bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${node.port}`])).ok; i++) await new Promise((r) => setTimeout(r, 100))
+  return async () => {
+    const pid = Number(readFileSync(join(dir, 'sshd.pid'), 'utf8'))
+    process.kill(pid, 'SIGTERM')
+    for (let i = 0; i < 50; i++) {
+      try {
+        process.kill(pid, 0)
+      } catch {
+        break
+      }
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    await node.startSshd()
+  }
+}
