@@ -159,7 +159,7 @@ export async function serveRequest(ctx: Context, caller: Caller, line: string | 
       process.stderr.write(`famlab serve: ${err.message}\n`)
       return EXIT.busy
     }
-    if (err instanceof FamlabError) return refuse(ctx, caller, err.message)
+    if (err instanceof FamlabError) return refuse(ctx, caller, err.hint ? `${err.message} — ${err.hint}` : err.message)
     throw err
   }
 }

@@ -89,8 +89,8 @@ export async function fingerprintNode(node: Node): Promise<string> {
  * A box that is not in the family and never serves: just enough (config, state, key, plain
  * directory as root) to run `famlab init` and `famlab add-peer` with a token it got hold of.
  */
-export async function stranger(family: Family, name: string): Promise<Node> {
-  const dir = join(family.base, name)
+export async function stranger(family: Family, name: string, dirName = name): Promise<Node> {
+  const dir = join(family.base, dirName)
   const user = 'flit-stranger'
   if (!(await run(['getent', 'passwd', user])).ok) {
     const added = await run(['useradd', '--system', '--shell', '/bin/sh', '--home-dir', '/', '--no-create-home', user])

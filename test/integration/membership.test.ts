@@ -4,7 +4,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join as joinPath } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { run } from '../../lib/exec.ts'
-import { copyNodeKey, fingerprintNode, impersonate, joinThrough, publicKey, reinstall } from '../harness/admin.ts'
+import { copyNodeKey, fingerprintNode, impersonate, joinThrough, publicKey, reinstall, stranger } from '../harness/admin.ts'
 import { createFamily, pullReplica, type Family, type Node } from '../harness/family.ts'
 
 const at = (hours: number) => new Date(Date.UTC(2026, 10, 23, 10) + hours * 3600_000).toISOString().replace('.000', '')
@@ -30,9 +30,17 @@ describe('membership', () => {
 
   it('refuses a plain invite for a name already in the family, and --reenroll of a stranger or of itself', async () => {
     const before = authorized(alice)
+    const bobKey = publicKey(joinPath(bob.state, 'id_ed25519.pub'))
     const { joined } = await joinThrough(alice, bob)
     assert.equal(joined.code, 1, joined.stderr)
     assert.match(joined.stderr, /this node is already in a family/)
+    // Another box calling itself bob cannot take bob's place with a plain invite
+    const fakeBob = await stranger(family, 'bob', 'fake-bob')
+    const takeover = await joinThrough(alice, fakeBob)
+    assert.equal(takeover.joined.code, 1, takeover.joined.stderr)
+    assert.match(takeover.joined.stderr, /"bob" is already a member .*invite --reenroll bob/)
+    assert.ok(authorized(alice).includes(bobKey))
+    assert.ok(authorized(carol).includes(bobKey))
     assert.equal((await alice.famlab(['invite', '--reenroll', 'zed'])).code, 2)
     assert.equal((await alice.famlab(['invite', '--reenroll', 'alice'])).code, 2)
     // The unused invite stays in authorized_keys until it expires; nothing else changed
@@ -47,8 +55,10 @@ describe('membership', () => {
     assert.notEqual(publicKey(joinPath(bob.state, 'id_ed25519.pub')), publicKey(`${oldKey}.pub`))
 
     // A wrong name with a re-enroll invite is refused; the right one joins
-    const wrong = await joinThrough(alice, carol, ['--reenroll', 'bob'])
+    const dave = await stranger(family, 'dave')
+    const wrong = await joinThrough(alice, dave, ['--reenroll', 'bob'])
     assert.equal(wrong.joined.code, 1)
+    assert.match(wrong.joined.stderr, /re-enrolls "bob", but the joining node is named "dave"/)
     const { joined } = await joinThrough(alice, bob, ['--reenroll', 'bob'])
     assert.equal(joined.code, 0, joined.stderr)
     const list = await peersOf(bob)
