@@ -1,5 +1,6 @@
 // Where a peer's pull may go, checked on the real filesystem: down through real directories of
-// its own complete replicas only. A symlink (munged or not) is sent as a link, never followed.
+// its own complete replicas only. A symlink is sent as a link, never followed. (With --fake-super
+// a received symlink is even stored as a plain file holding its munged target.)
 import { lstatSync } from 'node:fs'
 import { join } from 'node:path'
 
@@ -16,8 +17,9 @@ export function pullPathProblem(originDir: string, path: string): string | undef
       return `"${path.slice(0, 80)}" does not exist`
     }
     const last = index === parts.length - 1
-    if (stat.isSymbolicLink() && (!last || path.endsWith('/'))) return `"${path.slice(0, 80)}" goes through a symlink`
-    if (!last && !stat.isDirectory()) return `"${path.slice(0, 80)}" goes through something that is not a directory`
+    const throughIt = !last || path.endsWith('/')
+    if (stat.isSymbolicLink() && throughIt) return `"${path.slice(0, 80)}" goes through a symlink`
+    if (throughIt && !stat.isDirectory()) return `"${path.slice(0, 80)}" goes through something that is not a directory`
   }
   return undefined
 }

@@ -191,7 +191,9 @@ export type MembershipSummary = { version: number; membership_digest?: string }
 /** Brings a peer and us to the same member list: both end with the merge of the two. */
 export async function syncMembership(ctx: Context, peer: Member, theirs: MembershipSummary): Promise<string | undefined> {
   const ours = requireMembership(ctx.config)
-  if (theirs.version === ours.version && (theirs.membership_digest ?? membershipDigest(ours)) === membershipDigest(ours)) return undefined
+  // Same content is agreement, whatever the version numbers say; without a digest, trust the version.
+  const agreed = theirs.membership_digest ? theirs.membership_digest === membershipDigest(ours) : theirs.version === ours.version
+  if (agreed) return undefined
   const fetched = await requestPeer<Membership>(ctx, peer.name, ['peers'])
   if (fetched.outcome !== 'ok') return `could not fetch the member list: ${fetched.message}`
   const problem = membershipProblem(fetched.data)
@@ -211,4 +213,20 @@ export async function syncMembership(ctx: Context, peer: Member, theirs: Members
     notes.push(`sent member list: ${await sendMembership(ctx, peer.name, requireMembership(ctx.config))}`)
   }
   return notes.join('; ') || undefined
+}
+
+/**
+ * Before a run sends anything: agree on the member list with every reachable peer at once, so a
+ * member that one of them knows was removed gets nothing from this run. Returns the peers left.
+ */
+export async function agreeOnMembership(ctx: Context, peers: Member[]): Promise<Member[]> {
+  await Promise.all(peers.map(async (peer) => {
+    const status = await requestPeer<MembershipSummary>(ctx, peer.name, ['status'])
+    if (status.outcome !== 'ok') return
+    const note = await syncMembership(ctx, peer, status.data)
+    if (note) ctx.log.info('peers', note, peer.name)
+  }))
+  const current = requireMembership(ctx.config)
+  for (const gone of peers.filter((p) => !findMember(current, p.name))) ctx.log.info('peers', 'no longer a member of the family; nothing is sent to it', gone.name)
+  return peers.filter((p) => findMember(current, p.name))
 }

@@ -20,6 +20,8 @@ export type HostKeyRefusal = {
   /** SHA256 fingerprints: the one we pinned and, when ssh told us, the one presented. */
   pinned: string
   presented?: string
+  /** The run that recorded the latest refusal. */
+  run?: string
 }
 
 const HOST_KEY_FAILURE = /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|host key .* (has changed|differs)/i
@@ -44,9 +46,11 @@ export function recordHostKeyRefusal(ctx: Context, peer: Member, stderr: string)
   const now = ctx.clock.now().toISOString()
   const all = readJsonFile<Record<string, HostKeyRefusal>>(refusalsFile(ctx.config)) ?? {}
   const previous = all[peer.name]
+  // One refusal per run: a run asks a peer more than once before it gives up on it.
+  if (previous?.run === ctx.runId) return
   const presented = /(SHA256:[A-Za-z0-9+/]{43})/.exec(stderr)?.[1]
   const pinned = keyFingerprint(peer.host_key)
-  all[peer.name] = { peer: peer.name, since: previous?.since ?? now, last: now, count: (previous?.count ?? 0) + 1, pinned, presented }
+  all[peer.name] = { peer: peer.name, since: previous?.since ?? now, last: now, count: (previous?.count ?? 0) + 1, pinned, presented, run: ctx.runId }
   writeStateFile(ctx.config, refusalsFile(ctx.config), `${JSON.stringify(all, null, 2)}\n`)
   const message = `the host key of ${peer.name} at ${peer.host}:${peer.port} is not the pinned ${pinned}${presented ? ` (it presented ${presented})` : ''}; refused. If ${peer.name} was reinstalled, check its fingerprint and run: famlab repin ${peer.name} --fingerprint SHA256:…`
   recordStep(ctx, { step: 'host-key', peer: peer.name, result: 'refused', message })

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs'
 import type { Context } from './context.ts'
 import { run } from './exec.ts'
 import { EXIT } from './exit.ts'
-import { requireMembership, syncMembership } from './family.ts'
+import { agreeOnMembership, requireMembership, syncMembership } from './family.ts'
 import { recordStep, stopwatch, type Outcome } from './history.ts'
 import { findMember, type Member } from './members.ts'
 import { storage } from './paths.ts'
@@ -62,7 +62,8 @@ async function replicateToPeer(ctx: Context, snap: string, peer: Member, bwlimit
  * the uplink cap is shared between them; a person watching gets one transfer at a time, each
  * with its own progress.
  */
-export async function replicateSnapshot(ctx: Context, snap: string, peers: Member[]): Promise<PeerResult[]> {
+export async function replicateSnapshot(ctx: Context, snap: string, everyPeer: Member[]): Promise<PeerResult[]> {
+  const peers = await agreeOnMembership(ctx, everyPeer)
   const concurrent = ctx.interactive ? 1 : peers.length
   const bwlimitKbps = Math.ceil(ctx.config.replication.bwlimit_kbps / Math.max(concurrent, 1))
   const replicateOne = async (peer: Member): Promise<PeerResult> => {

@@ -27,6 +27,7 @@ describe('pull confinement', () => {
     assert.match(pullPathProblem(origin, `${snap}/evil/passwd`)!, /symlink/)
     assert.match(pullPathProblem(origin, `${snap}/docs/up/`)!, /symlink/)
     assert.match(pullPathProblem(origin, `${snap}/docs/letter.txt/x`)!, /not a directory/)
+    assert.match(pullPathProblem(origin, `${snap}/docs/letter.txt/`)!, /not a directory/)
     assert.match(pullPathProblem(origin, '2026-11-23T101501Z/')!, /does not exist/)
   })
 })
