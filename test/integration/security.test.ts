@@ -248,7 +248,6 @@ describe('security', () => {
       'famlab finalize 2026-13-45T999999Z', `famlab finalize ${snap} extra`, 'famlab peers x', 'famlab restore',
       `famlab ${'x'.repeat(5000)}`, 'famlab status\x01', 'famlab st\u00e4tus', 'rsync', 'rsync --server', 'rsync --daemon --server .',
     ]) add(`request ${JSON.stringify(line.slice(0, 30))}`, line)
-    add('interactive shell with a tty', '', { sshOptions: ['-tt'] })
     add('peers-update: not JSON', 'famlab peers-update', { input: 'not json' })
     add('peers-update: oversized', 'famlab peers-update', { input: 'x'.repeat(70_000) })
     add('peers-update: older list', 'famlab peers-update', { input: JSON.stringify({ ...JSON.parse(oldList), version: 1, removed: [] }) })
@@ -304,6 +303,17 @@ describe('security', () => {
     const allowed = outcomes.filter((o) => o.result.code === 0 || !/famlab serve: refused (alice|invite [0-9a-f]+): /.test(o.result.stderr))
     assert.deepEqual(allowed.map((o) => `${o.label}: exit ${o.result.code} ${o.result.stderr.trim().split('\n').at(-1)}`), [])
 
+    // Every refusal by serve is on record with the peer and a reason
+    const serveLevel = outcomes.filter((o) => !o.via).length
+    const refusals = history(bob).filter((e) => e.step === 'serve' && e.result === 'refused').slice(refusalsBefore)
+    assert.equal(refusals.length, serveLevel)
+    assert.ok(refusals.every((e) => e.peer === 'alice' && typeof e.message === 'string' && e.message.length > 5))
+    assert.equal(history(alice).filter((e) => e.step === 'serve' && e.result === 'refused').length - inviteRefusalsBefore, outcomes.length - serveLevel)
+
+    // Refused by sshd itself (restrict): a terminal, and port forwarding of every kind
+    const tty = await run([...asAlice.slice(0, -1), '-tt', asAlice.at(-1)!], { input: '', timeoutMs: 60_000 })
+    assert.notEqual(tty.code, 0, 'a terminal session was allowed')
+    assert.equal(tty.stdout.replace(/\r/g, '').trim(), '', 'a terminal session printed something')
     const forwards: Array<[string, string[]]> = [
       ['-W', ['-W', target]],
       ['-R', ['-o', 'ExitOnForwardFailure=yes', '-N', '-R', `0:${target}`]],
@@ -328,13 +338,8 @@ describe('security', () => {
     listener.close()
     assert.equal(forwarded, 0, 'no forwarded connection reached the target')
 
-    // Nothing changed anywhere, and every refusal is on record with the peer and a reason
+    // Nothing changed anywhere
     assert.deepEqual(await everyNode(), untouched)
-    const serveLevel = outcomes.filter((o) => !o.via).length
-    const refusals = history(bob).filter((e) => e.step === 'serve' && e.result === 'refused').slice(refusalsBefore)
-    assert.equal(refusals.length, serveLevel)
-    assert.ok(refusals.every((e) => e.peer === 'alice' && typeof e.message === 'string' && e.message.length > 5))
-    assert.equal(history(alice).filter((e) => e.step === 'serve' && e.result === 'refused').length - inviteRefusalsBefore, outcomes.length - serveLevel)
-    process.stderr.write(`# adversarial suite: ${outcomes.length + forwards.length + 1} attempts, all refused\n`)
+    process.stderr.write(`# adversarial suite: ${outcomes.length + forwards.length + 2} attempts, all refused\n`)
   })
 })
