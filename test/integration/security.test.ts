@@ -314,13 +314,17 @@ describe('security', () => {
     const tty = await run([...asAlice.slice(0, -1), '-tt', asAlice.at(-1)!], { input: '', timeoutMs: 60_000 })
     assert.notEqual(tty.code, 0, 'a terminal session was allowed')
     assert.equal(tty.stdout.replace(/\r/g, '').trim(), '', 'a terminal session printed something')
-    const forwards: Array<[string, string[]]> = [
-      ['-W', ['-W', target]],
-      ['-R', ['-o', 'ExitOnForwardFailure=yes', '-N', '-R', `0:${target}`]],
-    ]
-    for (const [label, options] of forwards) {
-      const result = await run([...asAlice.slice(0, -1), ...options, asAlice.at(-1)!], { input: '', timeoutMs: 60_000 })
-      assert.notEqual(result.code, 0, `${label} was allowed`)
+    const forwards = ['-W', '-R', '-L']
+    const direct = await run([...asAlice.slice(0, -1), '-W', target, asAlice.at(-1)!], { input: '', timeoutMs: 60_000 })
+    assert.notEqual(direct.code, 0, '-W was allowed')
+    // -R: bob's side must never listen on the asked port (it is this machine's loopback too)
+    const remotePort = 20000 + Math.floor(Math.random() * 20000)
+    const reverse = spawn(asAlice[0], [...asAlice.slice(1, -1), '-N', '-R', `${remotePort}:${target}`, asAlice.at(-1)!], { stdio: 'ignore' })
+    try {
+      await new Promise((r) => setTimeout(r, 5000))
+      assert.ok(!(await run(['bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${remotePort}`])).ok, '-R opened a port on bob')
+    } finally {
+      reverse.kill()
     }
     const localPort = 20000 + Math.floor(Math.random() * 20000)
     const tunnel = spawn(asAlice[0], [...asAlice.slice(1, -1), '-N', '-L', `${localPort}:${target}`, asAlice.at(-1)!], { stdio: 'ignore' })
@@ -340,6 +344,6 @@ describe('security', () => {
 
     // Nothing changed anywhere
     assert.deepEqual(await everyNode(), untouched)
-    process.stderr.write(`# adversarial suite: ${outcomes.length + forwards.length + 2} attempts, all refused\n`)
+    process.stderr.write(`# adversarial suite: ${outcomes.length + forwards.length + 1} attempts, all refused\n`)
   })
 })
