@@ -9,6 +9,11 @@ export type Refusal = { refused: string }
 // Short options that neither follow symlinks out (L k K), change path meaning (R), run or
 // redirect anything (e with a command, T, b), nor hide arguments from us (s, secluded-args).
 const SHORT_ALLOWED = 'ACDEHIJNOSUWXcdgilmnoprtuvxyz'
+
+// A pull may name its files on stdin (restore --path, verify --sample): rsync then sends -R and
+// resolves each name under the source, inside serve's --confine-root. Never on a write.
+const SENDER_SHORT_ALLOWED = `${SHORT_ALLOWED}R`
+const SENDER_LONG_ALLOWED: Record<string, RegExp | undefined> = { 'files-from': /^-$/, 'from0': undefined }
 const SHORT_CLUSTER = /^-([A-Za-z]*?)(e\d*\.[A-Za-z]*)?$/
 
 // Long options allowed, with the shape of their value (undefined: takes none).
@@ -32,17 +37,19 @@ function splitWords(line: string): string[] {
   return (line.match(/(?:[^\s\\]|\\.)+/g) ?? []).map((w) => w.replace(/\\(.)/g, '$1'))
 }
 
-function checkOption(word: string): string | undefined {
+function checkOption(word: string, direction: RsyncRequest['direction']): string | undefined {
+  const shortAllowed = direction === 'send' ? SENDER_SHORT_ALLOWED : SHORT_ALLOWED
+  const longAllowed = direction === 'send' ? { ...LONG_ALLOWED, ...SENDER_LONG_ALLOWED } : LONG_ALLOWED
   const cluster = SHORT_CLUSTER.exec(word)
   if (cluster && !word.startsWith('--')) {
-    const bad = [...cluster[1]].find((letter) => !SHORT_ALLOWED.includes(letter))
+    const bad = [...cluster[1]].find((letter) => !shortAllowed.includes(letter))
     return bad ? `option -${bad} is not allowed` : undefined
   }
   const long = /^--([a-zA-Z0-9-]+)(?:=(.*))?$/.exec(word)
   if (!long) return `"${word.slice(0, 40)}" is not an rsync option famlab allows`
   const [, name, value] = long
-  if (!(name in LONG_ALLOWED)) return `option --${name} is not allowed`
-  const shape = LONG_ALLOWED[name]
+  if (!(name in longAllowed)) return `option --${name} is not allowed`
+  const shape = longAllowed[name]
   if (shape === undefined && value !== undefined) return `option --${name} takes no value`
   if (shape !== undefined && (value === undefined || !shape.test(value))) return `option --${name} has a value famlab does not allow`
   return undefined
@@ -69,7 +76,7 @@ export function parseRsyncRequest(line: string): RsyncRequest | Refusal {
   const options = rest.slice(0, dot)
   const paths = rest.slice(dot + 1)
   for (const option of options) {
-    const problem = checkOption(option)
+    const problem = checkOption(option, direction)
     if (problem) return { refused: problem }
   }
   if (paths.length !== 1) return { refused: 'exactly one path is allowed' }

@@ -9,6 +9,8 @@ export type TransferOptions = {
   bwlimitKbps: number
   timeoutS: number
   progress: boolean
+  /** More rsync options for this one transfer (restore's --partial-dir, repair's --checksum). */
+  extra?: string[]
 }
 
 export function commonFlags(options: TransferOptions): string[] {
@@ -18,6 +20,7 @@ export function commonFlags(options: TransferOptions): string[] {
     `--timeout=${options.timeoutS}`,
     ...(options.bwlimitKbps > 0 ? [`--bwlimit=${options.bwlimitKbps}`] : []),
     ...(options.progress ? ['--info=progress2'] : []),
+    ...(options.extra ?? []),
     '-e', options.ssh.map((w) => (/[\s'"]/.test(w) ? `'${w}'` : w)).join(' '),
   ]
 }

@@ -14,6 +14,7 @@ import { state, storage } from './paths.ts'
 import { finalizeIncomplete, holderStatus, linkDests, prepareIncomplete } from './receive.ts'
 import { peerSpace } from './space.ts'
 import { MAX_REQUEST_LENGTH, parseRsyncRequest, type RsyncRequest } from './rsync-policy.ts'
+import { listReplicaSizes } from './sizes.ts'
 
 export type Caller = { peer: string } | { invite: string }
 
@@ -122,6 +123,8 @@ async function servePeer(ctx: Context, peer: string, words: string[], line: stri
         space: await peerSpace(ctx.config),
         health: readNodeHealth(ctx.config),
       })
+    case 'famlab list':
+      return reply(await listReplicaSizes(dir))
     case 'famlab finalize': {
       const lock = receiveLock(ctx, peer)
       try {

@@ -10,7 +10,7 @@ famlab serve --config FILE (--peer NAME | --invite ID)
 
 The forced command of peer keys (authorized_keys: command="… serve …",restrict). It reads
 SSH_ORIGINAL_COMMAND and allows only rsync confined to replicas/NAME/ (writes only into
-.incomplete/) and famlab's requests: status, finalize SNAP, peers, peers-update, and join
+.incomplete/) and famlab's requests: status, list, finalize SNAP, peers, peers-update, and join
 for an invite key. Everything else is refused and logged. Not meant to be run by hand.
 
 Exit codes: 0 done, 2 refused, 75 busy, other: rsync's exit code.

@@ -53,6 +53,11 @@ describe('serve rsync policy', () => {
     assert.ok('path' in parseRsyncRequest('rsync --server --sender -logDtpre.iLsfxCIvu . 2026-11-23T101500Z/photos/with\\ space'))
   })
 
+  it('lets a pull name its files on stdin (restore --path, verify --sample)', () => {
+    const named = 'rsync --server --sender -nlHogDtpAXcRSe.LsfxCIvu --numeric-ids --files-from=- --from0 . 2026-11-23T101500Z/'
+    assert.equal((parseRsyncRequest(named) as { direction: string }).direction, 'send')
+  })
+
   const refused: [string, string][] = [
     ['a write outside .incomplete', 'rsync --server -logDtpre.iLsfxCIvu . 2026-11-23T101500Z/'],
     ['a write to another origin', 'rsync --server -logDtpre.iLsfxCIvu . ../carol/.incomplete/'],
@@ -74,6 +79,10 @@ describe('serve rsync policy', () => {
     ['secluded args', 'rsync --server -s -logDtpr . .incomplete/'],
     ['--files-from', 'rsync --server --sender --files-from=/etc/passwd -logDtpr . 2026-11-23T101500Z/'],
     ['--remove-source-files', 'rsync --server --sender --remove-source-files -logDtpr . 2026-11-23T101500Z/'],
+    ['--files-from on a write', 'rsync --server -logDtprR --files-from=- --from0 . .incomplete/'],
+    ['-R on a write', 'rsync --server -logDtprR . .incomplete/'],
+    ['--from0 on a write', 'rsync --server -logDtpr --from0 . .incomplete/'],
+    ['--files-from a file on a pull', 'rsync --server --sender -logDtprR --files-from=list . 2026-11-23T101500Z/'],
     ['--trust-sender', 'rsync --server --trust-sender -logDtpr . .incomplete/'],
     ['a daemon', 'rsync --daemon'],
     ['no path', 'rsync --server -logDtpr'],
