@@ -30,6 +30,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   'tm-idle': () => import('../scripts/tm-idle.ts'),
   'report': () => import('../scripts/report.ts'),
   'notify': () => import('../scripts/notify.ts'),
+  'restore': () => import('../scripts/restore.ts'),
+  'verify': () => import('../scripts/verify.ts'),
 }
 
 const usage = `famlab COMMAND [OPTIONS]   (famlab COMMAND --help for each)
