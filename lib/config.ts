@@ -29,6 +29,7 @@ export type Config = {
     readonly bwlimit_kbps: number
     readonly timeout_s: number
   }
+  readonly recovery: { readonly auto: boolean }
   readonly alerts: {
     readonly offline_hours: number
     readonly stale_hours: number
@@ -70,6 +71,8 @@ const number = (min: number, max: number, integer = false): Check => (v) =>
 
 const oneOf = (values: readonly string[]): Check => (v) =>
   typeof v === 'string' && values.includes(v) ? { value: v } : { error: `is ${show(v)}, expected one of ${values.join(', ')}` }
+
+const bool: Check = (v) => (typeof v === 'boolean' ? { value: v } : { error: `must be true or false, got ${show(v)}` })
 
 const retention: Check = (v) => {
   if (typeof v !== 'string') return { error: `must be a string like "14d 8w 12m *y", got ${show(v)}` }
@@ -128,6 +131,9 @@ const SCHEMA: Schema = {
     mode: { check: oneOf(REPLICATION_MODES), default: 'auto' },
     bwlimit_kbps: { check: number(0, 10_000_000, true), default: 0 },
     timeout_s: { check: number(1, 86400, true), default: 600 },
+  },
+  recovery: {
+    auto: { check: bool, default: false },
   },
   alerts: {
     offline_hours: { check: number(0, 100000), default: 24 },

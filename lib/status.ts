@@ -17,7 +17,23 @@ export type BackupStatus = {
   reason?: 'recovery_needed'
 }
 
-export type NodeStatus = { node: string; last_backup?: BackupStatus; last_success?: string }
+/** The last `verify`: `failed` raises the integrity alert until a later verify is clean. */
+export type VerifyStatus = {
+  time: string
+  result: 'ok' | 'failed'
+  differences: number
+  message: string
+  peers: { peer: string; result: string; snapshots: string[]; differences: number; message: string }[]
+}
+
+export type NodeStatus = {
+  node: string
+  last_backup?: BackupStatus
+  last_success?: string
+  /** Set while the recovery guard refuses backups: the recovery_needed alert. */
+  recovery_needed?: { since: string; message: string }
+  verify?: VerifyStatus
+}
 
 export function readStatus(ctx: Context): NodeStatus {
   return readJsonFile<NodeStatus>(state(ctx.config).status) ?? { node: ctx.config.node }
@@ -25,10 +41,11 @@ export function readStatus(ctx: Context): NodeStatus {
 
 export function saveBackupStatus(ctx: Context, backup: BackupStatus): void {
   const previous = readStatus(ctx)
-  const status: NodeStatus = {
-    node: ctx.config.node,
-    last_backup: backup,
-    last_success: backup.result === 'failed' ? previous.last_success : backup.time,
-  }
+  updateStatus(ctx, { last_backup: backup, last_success: backup.result === 'failed' ? previous.last_success : backup.time })
+}
+
+/** Changes some fields of status.json and keeps the rest; a field set to undefined is removed. */
+export function updateStatus(ctx: Context, changes: Partial<Omit<NodeStatus, 'node'>>): void {
+  const status: NodeStatus = { ...readStatus(ctx), ...changes, node: ctx.config.node }
   writeStateFile(ctx.config, state(ctx.config).status, `${JSON.stringify(status, null, 2)}\n`)
 }

@@ -8,8 +8,10 @@ import { EXIT, runIfMain } from '../lib/exit.ts'
 import { requireMembership } from '../lib/family.ts'
 import { recordStep, stopwatch } from '../lib/history.ts'
 import { withLock } from '../lib/lock.ts'
+import { peersOf } from '../lib/members.ts'
 import { state, storage } from '../lib/paths.ts'
 import { pruneAll } from '../lib/prune.ts'
+import { guardLocalData } from '../lib/recovery.ts'
 import { replicateSnapshot, replicationExitCode, type PeerResult } from '../lib/replicate.ts'
 import { takeSnapshot } from '../lib/snapshots.ts'
 import { checkSources } from '../lib/sources.ts'
@@ -19,9 +21,11 @@ import { waitForQuiet } from '../lib/timemachine.ts'
 import { recordUsageSample } from '../lib/usage.ts'
 
 const usage = `
-famlab backup [--config FILE]
+famlab backup [--force] [--config FILE]
 
 One complete backup run, under the node lock:
+  guard      refuses when local/ is empty or lost over half its files while the family
+             holds its history (alert recovery_needed); --force when the loss is intended
   snapshot   read-only btrfs snapshot of local/
   replicate  the snapshot to every peer (or, with family.copies, the peers placed for it)
              and bare target (rsync --link-dest over SSH); refused when over the allowance
@@ -37,7 +41,7 @@ Example: famlab backup
 
 const RESULT_WORD = { [EXIT.ok]: 'ok', [EXIT.partial]: 'partial' } as Record<number, 'ok' | 'partial'>
 
-async function backup(ctx: Context): Promise<number> {
+async function backup(ctx: Context, force: boolean): Promise<number> {
   const elapsed = stopwatch()
   const membership = requireMembership(ctx.config)
   let snapshot: string | undefined
@@ -46,6 +50,9 @@ async function backup(ctx: Context): Promise<number> {
   await waitForQuiet(ctx)
 
   try {
+    // Recovery guard: never snapshot, and so spread, a wiped local/
+    await guardLocalData(ctx, peersOf(membership, ctx.config.node), force)
+
     // Snapshot
     snapshot = await takeSnapshot(ctx)
     recordStep(ctx, { step: 'snapshot', snapshot, result: 'ok' })
@@ -79,9 +86,9 @@ async function backup(ctx: Context): Promise<number> {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  return runCommand(argv, { usage }, async (ctx) => {
+  return runCommand(argv, { usage, boolean: ['force'] }, async (ctx, args) => {
     checkSources(ctx.config)
-    return withLock(state(ctx.config).lock, () => backup(ctx))
+    return withLock(state(ctx.config).lock, () => backup(ctx, args.force))
   })
 }
 
