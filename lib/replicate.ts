@@ -15,7 +15,10 @@ import { hostAlias, requestPeer, sshCommand } from './ssh.ts'
 
 export type PeerResult = { peer: string; result: Outcome; message: string; bytes?: number; seconds: number }
 
-async function replicateToPeer(ctx: Context, snap: string, peer: Member, bwlimitKbps: number): Promise<PeerResult> {
+/** `--checksum` (verify --repair) re-sends files whose bytes rotted in the replica linked against. */
+export type ReplicateOptions = { checksum?: boolean }
+
+async function replicateToPeer(ctx: Context, snap: string, peer: Member, bwlimitKbps: number, options: ReplicateOptions): Promise<PeerResult> {
   const elapsed = stopwatch()
   const done = (result: Outcome, message: string, bytes?: number): PeerResult => ({ peer: peer.name, result, message, bytes, seconds: elapsed() })
 
@@ -40,6 +43,7 @@ async function replicateToPeer(ctx: Context, snap: string, peer: Member, bwlimit
     bwlimitKbps,
     timeoutS: ctx.config.replication.timeout_s,
     progress: ctx.interactive,
+    extra: options.checksum ? ['--checksum'] : [],
   })
   const transfer = await run(command, { onStdout: ctx.interactive ? (chunk) => process.stderr.write(chunk) : undefined })
   const bytes = parseStats(transfer.stdout).bytesSent
@@ -62,12 +66,12 @@ async function replicateToPeer(ctx: Context, snap: string, peer: Member, bwlimit
  * the uplink cap is shared between them; a person watching gets one transfer at a time, each
  * with its own progress.
  */
-export async function replicateSnapshot(ctx: Context, snap: string, everyPeer: Member[]): Promise<PeerResult[]> {
+export async function replicateSnapshot(ctx: Context, snap: string, everyPeer: Member[], options: ReplicateOptions = {}): Promise<PeerResult[]> {
   const peers = await agreeOnMembership(ctx, everyPeer)
   const concurrent = ctx.interactive ? 1 : peers.length
   const bwlimitKbps = Math.ceil(ctx.config.replication.bwlimit_kbps / Math.max(concurrent, 1))
   const replicateOne = async (peer: Member): Promise<PeerResult> => {
-    const outcome = await replicateToPeer(ctx, snap, peer, bwlimitKbps)
+    const outcome = await replicateToPeer(ctx, snap, peer, bwlimitKbps, options)
     recordStep(ctx, { step: 'replicate', snapshot: snap, ...outcome })
     const say = outcome.result === 'ok' || outcome.result === 'up-to-date' ? ctx.log.info : ctx.log.warn
     say('replicate', `${outcome.result}: ${outcome.message}${outcome.bytes !== undefined ? ` (${outcome.bytes} bytes sent)` : ''}`, peer.name)
