@@ -2,8 +2,8 @@
 import { readdirSync } from 'node:fs'
 import { join } from 'node:path'
 
-/** Everything that is not a directory, relative to `dir`; stops once `limit` are found. */
-export function listFiles(dir: string, limit = Infinity): string[] {
+/** Everything that is not a directory, relative to `dir`, but under the top-level names in `skip`; stops once `limit` are found. */
+export function listFiles(dir: string, limit = Infinity, skip: string[] = []): string[] {
   const found: string[] = []
   const pending = ['']
   while (pending.length > 0 && found.length < limit) {
@@ -17,6 +17,7 @@ export function listFiles(dir: string, limit = Infinity): string[] {
     }
     for (const entry of entries) {
       const path = relative ? `${relative}/${entry.name}` : entry.name
+      if (!relative && skip.includes(entry.name)) continue
       if (entry.isDirectory()) pending.push(path)
       else if (found.push(path) >= limit) break
     }
@@ -25,8 +26,8 @@ export function listFiles(dir: string, limit = Infinity): string[] {
 }
 
 /** Files under `dir`, counting at most `limit`: enough to tell "empty" or "fewer than" cheaply. */
-export function countFiles(dir: string, limit = Infinity): number {
-  return listFiles(dir, limit).length
+export function countFiles(dir: string, limit = Infinity, skip: string[] = []): number {
+  return listFiles(dir, limit, skip).length
 }
 
 /** An empty directory tree holds no data: `init` may have made folders, a restore may still go there. */

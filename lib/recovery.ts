@@ -10,6 +10,7 @@ import { storage } from './paths.ts'
 import type { HolderStatus } from './receive.ts'
 import { pullSnapshot, readerFor } from './restore.ts'
 import { listSnapshots, newestSnapshot } from './snapshots.ts'
+import { SOURCES_DIR } from './sources.ts'
 import { requestPeer } from './ssh.ts'
 import { readStatus, updateStatus } from './status.ts'
 
@@ -19,7 +20,8 @@ export function localLoss(ctx: Context): string | undefined {
   const newest = newestSnapshot(paths.snapshots)
   if (!newest) return undefined
   const localFiles = countFiles(paths.local)
-  const snapshotFiles = countFiles(paths.snapshot(newest), 2 * localFiles + 1)
+  // The configured sources sit beside local/'s files in a snapshot, not in local/.
+  const snapshotFiles = countFiles(paths.snapshot(newest), 2 * localFiles + 1, [SOURCES_DIR])
   if (localFiles === 0 && snapshotFiles > 0) return `local/ is empty, but the newest snapshot ${newest} holds files`
   if (localFiles * 2 < snapshotFiles) return `local/ holds ${localFiles} files, under half of those in the newest snapshot ${newest}`
   return undefined

@@ -8,10 +8,11 @@ import { run } from './exec.ts'
 import { UsageError } from './exit.ts'
 import { NODE_NAME } from './config.ts'
 import type { Outcome } from './history.ts'
-import { state } from './paths.ts'
+import { state, storage } from './paths.ts'
 import type { HolderStatus } from './receive.ts'
 import { classifyRsyncExit, parseStats, pullCommand } from './rsync.ts'
 import type { ReplicaEntry } from './sizes.ts'
+import { SOURCES_DIR } from './sources.ts'
 import { hostAlias, requestPeer, sshCommand, type PeerReply } from './ssh.ts'
 import { readJsonFile, writeStateFile } from './state.ts'
 
@@ -68,12 +69,14 @@ export async function pullSnapshot(ctx: Context, reader: Reader, job: RestoreJob
   const byName = job.path === undefined ? [] : ['-r', '--files-from=-', '--from0']
   // Into a target that was empty, what the snapshot lacks can only be a killed run's temp files.
   const strays = job.force ? [] : ['--delete']
+  // local/ gets back local/'s part of a snapshot; the sources come back by --path sources/NAME.
+  const sources = job.target === storage(ctx.config).local && job.path === undefined ? [`--exclude=/${SOURCES_DIR}/`] : []
   const command = pullCommand(hostAlias(job.peer), `${job.snapshot}/`, `${job.target}/`, {
     ssh: reader.ssh,
     bwlimitKbps: ctx.config.replication.bwlimit_kbps,
     timeoutS: ctx.config.replication.timeout_s,
     progress: ctx.interactive,
-    extra: [`--partial-dir=${PARTIAL_DIR}`, ...byName, ...strays],
+    extra: [`--partial-dir=${PARTIAL_DIR}`, ...byName, ...strays, ...sources],
   })
   const transfer = await run(command, {
     input: job.path === undefined ? '' : `${job.path}\0`,
