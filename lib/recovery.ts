@@ -61,6 +61,9 @@ async function recoverLocal(ctx: Context, peers: Member[], reason: string): Prom
   if (pulled.result !== 'ok') throw new FamlabError(`recovery needed: ${reason}; restoring from ${best.peer} failed: ${pulled.message}`)
 }
 
+/** The guard's refusal: backup records it as the reason, so report raises recovery_needed. */
+export class RecoveryNeededError extends FamlabError {}
+
 /** Runs before every snapshot in backup. Throws (exit 1, recovery_needed) unless local/ looks whole. */
 export async function guardLocalData(ctx: Context, peers: Member[], force: boolean): Promise<void> {
   const reason = localLoss(ctx) ?? (await lossSeenByPeers(ctx, peers))
@@ -73,7 +76,7 @@ export async function guardLocalData(ctx: Context, peers: Member[], force: boole
     recordStep(ctx, { step: 'recovery-guard', result: 'refused', message: reason })
     const since = readStatus(ctx).recovery_needed?.since ?? ctx.clock.now().toISOString()
     updateStatus(ctx, { recovery_needed: { since, message: reason } })
-    throw new FamlabError(
+    throw new RecoveryNeededError(
       `recovery needed: ${reason}; nothing was snapshotted, replicated or pruned`,
       `Bring it back with famlab restore --list and famlab restore --from PEER --to ${storage(ctx.config).local} (add --force if it still holds files), or run famlab backup --force if the loss is intended.`,
     )

@@ -14,7 +14,6 @@ import { findMember, peersOf, type Membership } from './members.ts'
 import { state, storage } from './paths.ts'
 import { lastSeen, wantedCopies } from './placement.ts'
 import { listSnapshots } from './snapshots.ts'
-import { readStatus, recoveryAndVerifyAlerts } from './status.ts'
 
 export type StatusAnswers = {
   node: string
@@ -83,14 +82,13 @@ export async function answerStatus(ctx: Context, membership: Membership, holderB
   }
 }
 
-/** replication_factor, storage_forecast, disk_errors, a failed scrub or verify (integrity) and recovery_needed for this node. */
+/** replication_factor, storage_forecast, disk_errors and a failed scrub (integrity) for this node. */
 export async function agreementAlerts(ctx: Context, answers: StatusAnswers): Promise<Alert[]> {
   const now = ctx.clock.now()
   const alerts = [
     replicationFactorAlert(ctx.config.node, answers.copies, now, ctx.config.alerts.stale_hours),
     storageForecastAlert(ctx.config.node, answers.forecast ?? undefined, now, ctx.config.alerts.warn_days),
     scrubIntegrityAlert(ctx.config.node, readHistory(state(ctx.config).history)),
-    ...recoveryAndVerifyAlerts(readStatus(ctx)),
   ]
   if (isBtrfs(ctx.config.root)) {
     const stats = await run(['btrfs', 'device', 'stats', ctx.config.root])

@@ -49,11 +49,3 @@ export function updateStatus(ctx: Context, changes: Partial<Omit<NodeStatus, 'no
   const status: NodeStatus = { ...readStatus(ctx), ...changes, node: ctx.config.node }
   writeStateFile(ctx.config, state(ctx.config).status, `${JSON.stringify(status, null, 2)}\n`)
 }
-
-/** recovery_needed while the guard refuses backups; integrity while the last verify found differences. */
-export function recoveryAndVerifyAlerts(status: NodeStatus): { kind: string; node: string; message: string; since: string }[] {
-  const alerts = []
-  if (status.recovery_needed) alerts.push({ kind: 'recovery_needed', node: status.node, since: status.recovery_needed.since, message: status.recovery_needed.message })
-  if (status.verify?.result === 'failed') alerts.push({ kind: 'integrity', node: status.node, since: status.verify.time, message: `verify found differences: ${status.verify.message}` })
-  return alerts
-}

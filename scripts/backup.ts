@@ -11,7 +11,7 @@ import { withLock } from '../lib/lock.ts'
 import { peersOf } from '../lib/members.ts'
 import { state, storage } from '../lib/paths.ts'
 import { pruneAll } from '../lib/prune.ts'
-import { guardLocalData } from '../lib/recovery.ts'
+import { guardLocalData, RecoveryNeededError } from '../lib/recovery.ts'
 import { replicateSnapshot, replicationExitCode, type PeerResult } from '../lib/replicate.ts'
 import { takeSnapshot } from '../lib/snapshots.ts'
 import { checkSources } from '../lib/sources.ts'
@@ -80,7 +80,8 @@ async function backup(ctx: Context, force: boolean): Promise<number> {
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err)
     recordStep(ctx, { step: 'backup', snapshot, result: 'failed', seconds: elapsed(), message })
-    saveBackupStatus(ctx, { time: ctx.clock.now().toISOString(), exit_code: EXIT.failed, result: 'failed', snapshot, message, peers: results, seconds: elapsed() })
+    const reason = err instanceof RecoveryNeededError ? 'recovery_needed' as const : undefined
+    saveBackupStatus(ctx, { time: ctx.clock.now().toISOString(), exit_code: EXIT.failed, result: 'failed', snapshot, message, peers: results, reason, seconds: elapsed() })
     throw err
   }
 }

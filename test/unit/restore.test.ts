@@ -5,7 +5,6 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { countFiles, holdsNoFiles, listFiles } from '../../lib/files.ts'
 import { humanBytes } from '../../lib/sizes.ts'
-import { recoveryAndVerifyAlerts } from '../../lib/status.ts'
 import { normalizeSubpath } from '../../lib/subpath.ts'
 import { sampleFiles, snapshotsToVerify } from '../../lib/verify.ts'
 
@@ -63,20 +62,5 @@ describe('sizes for people', () => {
     assert.equal(humanBytes(512), '512 B')
     assert.equal(humanBytes(1536), '1.5 KiB')
     assert.equal(humanBytes(21 << 20), '21 MiB')
-  })
-})
-
-describe('alerts from status.json', () => {
-  it('raises recovery_needed and integrity while they last', () => {
-    const since = '2026-11-23T10:00:00.000Z'
-    assert.deepEqual(recoveryAndVerifyAlerts({ node: 'alice' }), [])
-    const alerts = recoveryAndVerifyAlerts({
-      node: 'alice',
-      recovery_needed: { since, message: 'local/ is empty' },
-      verify: { time: since, result: 'failed', differences: 2, message: 'bob: 2 differences', peers: [] },
-    })
-    assert.deepEqual(alerts.map((a) => a.kind), ['recovery_needed', 'integrity'])
-    assert.ok(alerts.every((a) => a.node === 'alice' && a.since === since))
-    assert.deepEqual(recoveryAndVerifyAlerts({ node: 'alice', verify: { time: since, result: 'ok', differences: 0, message: '', peers: [] } }), [])
   })
 })
