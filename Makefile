@@ -10,8 +10,9 @@ SYSCONFDIR  ?= /etc/famlab
 DESTDIR     ?=
 FAMLAB_USER ?= famlab
 UNITDIR     ?= /etc/systemd/system
-UNITS        = famlab-backup.service famlab-backup.timer famlab-report.service famlab-report.timer famlab-notify@.service
-TIMERS       = famlab-backup.timer famlab-report.timer
+UNITS        = famlab-backup.service famlab-backup.timer famlab-report.service famlab-report.timer famlab-notify@.service \
+               famlab-scrub.service famlab-scrub.timer
+TIMERS       = famlab-backup.timer famlab-report.timer famlab-scrub.timer
 
 # What famlab runs on a box, and what the tests add to drive it for real.
 RUNTIME_PACKAGES = rsync openssh-server openssh-client btrfs-progs acl attr procps psmisc util-linux samba samba-vfs-modules samba-common-bin avahi-daemon cryptsetup-bin

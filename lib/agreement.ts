@@ -2,9 +2,10 @@
 // what my backup takes, who uses the space I give, how much more I may back up) and the
 // warnings that come before failures. Pure: data in, answers and alerts out.
 import { parseSnapshotName } from './clock.ts'
+import type { Alert } from './alerts.ts'
 import type { HistoryEntry } from './history.ts'
 
-export type Alert = { kind: string; node: string; message: string; since: string }
+export type { Alert }
 
 const HOUR = 3600_000
 const DAY = 24 * HOUR

@@ -25,6 +25,9 @@ const WHAT_TO_DO: Record<AlertKind, (node: string) => string> = {
   backup_failed: (node) => `See journalctl -u famlab-backup.service and <state>/history.jsonl on ${node}.`,
   integrity: (node) => `Run famlab verify on ${node} to list the differences.`,
   recovery_needed: (node) => `Bring the data back with famlab restore --from PEER --to <root>/local on ${node}, or run famlab backup --force if the loss is intended.`,
+  replication_factor: (node) => `famlab report on ${node} shows where its copies go (family.copies) and which holders lag; a holder offline past alerts.offline_hours is replaced by the next one at the next backup.`,
+  storage_forecast: (node) => `Plan now: a shorter retention (famlab prune --dry-run shows what goes), fewer sources, or a larger disk for ${node}.`,
+  disk_errors: (node) => `Check the disk of ${node}: btrfs device stats, smartctl -a, cabling; run famlab scrub. Reset the counters with btrfs device stats -z once fixed.`,
 }
 
 export function alertMail(to: string, report: FamilyReport, alert: Alert, reminder: boolean): Mail {

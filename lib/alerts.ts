@@ -5,7 +5,11 @@ import type { Config } from './config.ts'
 import { formatAge, formatBytes, hoursBetween } from './format.ts'
 import type { NodeHealth } from './health.ts'
 
-export const ALERT_KINDS = ['peer_offline', 'backup_stale', 'storage_full', 'backup_failed', 'integrity', 'recovery_needed'] as const
+export const ALERT_KINDS = [
+  'peer_offline', 'backup_stale', 'storage_full', 'backup_failed', 'integrity', 'recovery_needed',
+  // The family agreement's warnings before failures (lib/agreement.ts).
+  'replication_factor', 'storage_forecast', 'disk_errors',
+] as const
 export type AlertKind = (typeof ALERT_KINDS)[number]
 
 export type Alert = { kind: AlertKind; node: string; message: string; since: string }

@@ -2,10 +2,12 @@
 // famlab report: the health of the whole family, from this node; mails new alerts and writes
 // Prometheus metrics when asked. Exit 0 no alert, 1 at least one alert (or metrics not written),
 // 2 bad arguments or config.
+import { addAgreement, renderAgreement, renderAgreementMetrics } from '../lib/agreement-report.ts'
 import { alertMail, readAlertState, saveAlertState } from '../lib/alert-mail.ts'
 import { alertKey, alertsToMail, nextAlertState } from '../lib/alerts.ts'
 import { runCommand } from '../lib/cli.ts'
 import { EXIT, runIfMain } from '../lib/exit.ts'
+import { requireMembership } from '../lib/family.ts'
 import { buildReport, gatherFacts } from '../lib/family-report.ts'
 import { sendMail } from '../lib/mail.ts'
 import { renderMetrics, writeTextfile } from '../lib/prometheus.ts'
@@ -19,8 +21,10 @@ The health of the whole family, seen from this node. Each peer is asked for its 
 Per node: reached or not and when last seen, its last backup and why it failed, the
 newest complete copy of it on each peer; per holder: disk size, free space, what each
 origin's replicas use and whether they fit the family share (capacity.local_fraction);
-then the alerts: peer_offline, backup_stale, storage_full, backup_failed, integrity,
-recovery_needed (thresholds in the config's alerts: section).
+then the family agreement (family.copies: where each node's copies go, its allowance and
+use; this node's status questions answered); then the alerts: peer_offline, backup_stale,
+storage_full, backup_failed, integrity, recovery_needed, replication_factor,
+storage_forecast, disk_errors (thresholds in the config's alerts: section).
 
 Options:
   --json              the report as JSON (stable; fields are only ever added; see README)
@@ -38,8 +42,9 @@ export async function main(argv: string[]): Promise<number> {
 
     // Gather: this node, every peer's status, what the silent ones said last
     const previous = readAlertState(ctx.config)
-    const report = buildReport(await gatherFacts(ctx), ctx.config.alerts, previous)
-    process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report))
+    const health = buildReport(await gatherFacts(ctx), ctx.config.alerts, previous)
+    const report = await addAgreement(ctx, health, requireMembership(ctx.config), previous)
+    process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report) + renderAgreement(report))
 
     // Mail: one per new alert, a reminder a day while it stays; unsent ones are tried again next time
     const mailed = new Set<string>()
@@ -53,7 +58,7 @@ export async function main(argv: string[]): Promise<number> {
     // Metrics for node_exporter's textfile collector
     if (args.prometheus) {
       try {
-        writeTextfile(args.prometheus, renderMetrics(report))
+        writeTextfile(args.prometheus, renderMetrics(report) + renderAgreementMetrics(report.agreement))
       } catch (err) {
         ctx.log.warn('report', `could not write ${args.prometheus}: ${(err as Error).message}`)
         return EXIT.failed

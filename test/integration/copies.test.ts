@@ -16,6 +16,8 @@ const replicasOn = (holder: Node, origin: string) =>
   existsSync(join(holder.root, 'replicas', origin)) ? readdirSync(join(holder.root, 'replicas', origin)).sort() : []
 const history = (node: Node) => readFileSync(join(node.state, 'history.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
 const COPIES = { family: { copies: 2 } }
+const alertsOf = (json: string, node: string): string[] =>
+  (JSON.parse(json).alerts as { kind: string; node: string }[]).filter((a) => a.node === node).map((a) => a.kind)
 
 type PeersJson = { members: { name: string; placed_on: string[]; offered_bytes: number }[] }
 
@@ -63,28 +65,41 @@ describe('a four-node family keeping two copies of each', () => {
       assert.equal(partial.code, 3, partial.stderr)
       assert.deepEqual(replicasOn(next, 'alice'), [])
 
-      // 25 hours after the last answer, the next peer in the ranking takes the place.
-      const moved = await alice.famlab(['backup'], { env: { FAMLAB_NOW: at(25) } })
+      // 37 hours after the first snapshot short of two copies, report warns.
+      const warned = await alice.famlab(['report', '--json'], { env: { FAMLAB_NOW: at(38) } })
+      assert.equal(warned.code, 1, warned.stderr)
+      assert.ok(alertsOf(warned.stdout, 'alice').includes('replication_factor'), warned.stdout)
+      const answers = JSON.parse(warned.stdout).agreement.self
+      assert.equal(answers.backed_up, false)
+      assert.equal(answers.copies.behind_since, new Date(at(1)).toISOString())
+
+      // 38 hours after the last answer, the next peer in the ranking takes the place.
+      const moved = await alice.famlab(['backup'], { env: { FAMLAB_NOW: at(38) } })
       assert.equal(moved.code, 0, moved.stderr)
       assert.match(moved.stderr, new RegExp(`${gone.name}: unreachable for over 24h`))
-      assert.deepEqual(replicasOn(next, 'alice'), [snapAt(25)])
-      assert.deepEqual(replicasOn(stays, 'alice'), [snapAt(0), snapAt(1), snapAt(25)])
+      assert.deepEqual(replicasOn(next, 'alice'), [snapAt(38)])
+      assert.deepEqual(replicasOn(stays, 'alice'), [snapAt(0), snapAt(1), snapAt(38)])
       const seeded = join(family.base, 'seeded')
-      assert.equal((await pullReplica(alice, next, `${snapAt(25)}/`, seeded)).code, 0)
-      assert.deepEqual(await treeDifferences(join(alice.root, 'snapshots', snapAt(25)), seeded), [])
+      assert.equal((await pullReplica(alice, next, `${snapAt(38)}/`, seeded)).code, 0)
+      assert.deepEqual(await treeDifferences(join(alice.root, 'snapshots', snapAt(38)), seeded), [])
       const probes = history(alice).filter((e) => e.step === 'probe' && e.peer === gone.name)
       assert.deepEqual(probes.map((e) => e.result), ['offline'])
-      const view = JSON.parse((await alice.famlab(['peers', '--json'], { env: { FAMLAB_NOW: at(25) } })).stdout) as PeersJson
+      const view = JSON.parse((await alice.famlab(['peers', '--json'], { env: { FAMLAB_NOW: at(38) } })).stdout) as PeersJson
       assert.deepEqual(view.members.find((m) => m.name === 'alice')!.placed_on, [stays.name, next.name])
+
+      // Two copies again: the warning clears.
+      const cleared = await alice.famlab(['report', '--json'], { env: { FAMLAB_NOW: at(38) } })
+      assert.ok(!alertsOf(cleared.stdout, 'alice').includes('replication_factor'), cleared.stdout)
+      assert.equal(JSON.parse(cleared.stdout).agreement.self.backed_up, true)
     } finally {
       await gone.startSshd()
     }
 
     // Back again: the probe finds it, and it takes its place back.
-    const back = await alice.famlab(['backup'], { env: { FAMLAB_NOW: at(26) } })
+    const back = await alice.famlab(['backup'], { env: { FAMLAB_NOW: at(39) } })
     assert.equal(back.code, 0, back.stderr)
-    assert.ok(replicasOn(gone, 'alice').includes(snapAt(26)))
-    assert.ok(!replicasOn(next, 'alice').includes(snapAt(26)))
+    assert.ok(replicasOn(gone, 'alice').includes(snapAt(39)))
+    assert.ok(!replicasOn(next, 'alice').includes(snapAt(39)))
   })
 
   it('refuses a snapshot over the allowance (offered space / copies) before sending anything', async () => {
@@ -93,7 +108,7 @@ describe('a four-node family keeping two copies of each', () => {
     assert.equal((await alice.famlab(['init'])).code, 0)
     await runChecked(['dd', 'if=/dev/urandom', `of=${join(alice.root, 'local/big.bin')}`, 'bs=1M', 'count=60', 'status=none'])
     const before = Object.fromEntries(family.nodes.map((n) => [n.name, replicasOn(n, 'alice')]))
-    const refused = await alice.famlab(['backup'], { env: { FAMLAB_NOW: at(27) } })
+    const refused = await alice.famlab(['backup'], { env: { FAMLAB_NOW: at(41) } })
     assert.equal(refused.code, 1, refused.stderr)
     assert.match(refused.stderr, /over this node's allowance of \d+ .*nothing was sent/)
     for (const node of family.nodes) assert.deepEqual(replicasOn(node, 'alice'), before[node.name], node.name)
@@ -121,5 +136,29 @@ describe('a four-node family keeping two copies of each', () => {
     assert.equal(scrub.code, 1, scrub.stderr)
     assert.match(scrub.stderr, /errors found: csum=1, 1 uncorrectable/)
     assert.deepEqual(history(dave).filter((e) => e.step === 'scrub').map((e) => e.result), ['ok', 'failed'])
+
+    // report: the scrub's errors are an integrity alert, btrfs's error counters a disk_errors one
+    const report = await dave.famlab(['report', '--json'], { env: { FAMLAB_NOW: at(40) } })
+    const kinds = alertsOf(report.stdout, 'dave')
+    assert.ok(kinds.includes('integrity') && kinds.includes('disk_errors'), report.stdout)
+    assert.match(JSON.parse(report.stdout).alerts.find((a: { kind: string }) => a.kind === 'disk_errors').message, /corruption_errs=1/)
+  })
+
+  it('warns when the usage trend fills a disk within warn_days, and answers the status questions', async () => {
+    const carol = family.node('carol')
+    // Synthetic samples: 10 days, from 100 MiB used of 1 GiB growing 60 MiB a day, ~6 days left.
+    const MiB = 2 ** 20
+    const samples = Array.from({ length: 10 }, (_, day) => JSON.stringify({
+      time: at(40 + day * 24), run: 'synthetic', node: 'carol', step: 'usage', result: 'ok', bytes: 100 * MiB + day * 60 * MiB, total_bytes: 1024 * MiB,
+    }))
+    writeFileSync(join(carol.state, 'history.jsonl'), `${readFileSync(join(carol.state, 'history.jsonl'), 'utf8')}${samples.join('\n')}\n`)
+    const report = await carol.famlab(['report'], { env: { FAMLAB_NOW: at(40 + 9 * 24) } })
+    assert.equal(report.code, 1)
+    assert.match(report.stdout, /^  storage_forecast carol: disk full in ~\d days at \+[\d.]+ MiB\/day \(2027-01-\d\d\)$/m)
+    assert.match(report.stdout, /^AGREEMENT \(copies: 2\)$/m)
+    assert.match(report.stdout, /^  copies go to: \w+, \w+$/m)
+    assert.match(report.stdout, /^  may back up \(S \/ k\): [\d.]+ MiB; uses [\d.]+ [KM]iB; [\d.]+ MiB more allowed$/m)
+    assert.match(report.stdout, /^  members: alice seen .*, carol \(here\), dave/m)
+    for (const line of report.stdout.trimEnd().split('\n')) assert.ok(line.length <= 80, line)
   })
 })
