@@ -18,6 +18,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   'backup': () => import('../scripts/backup.ts'),
   'serve': () => import('../scripts/serve.ts'),
   'scrub': () => import('../scripts/scrub.ts'),
+  'leave': () => import('../scripts/leave.ts'),
   'smb-conf': () => import('../scripts/smb-conf.ts'),
   'avahi-service': () => import('../scripts/avahi-service.ts'),
   'add-target': () => import('../scripts/add-target.ts'),

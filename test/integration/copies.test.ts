@@ -161,4 +161,20 @@ describe('a four-node family keeping two copies of each', () => {
     assert.match(report.stdout, /^  members: alice seen .*, carol \(here\), dave/m)
     for (const line of report.stdout.trimEnd().split('\n')) assert.ok(line.length <= 80, line)
   })
+
+  it('leave: a member takes itself out, the others revoke its key, and it is a family of one', async () => {
+    const dave = family.node('dave')
+    const left = await dave.famlab(['leave'])
+    assert.equal(left.code, 0, left.stderr)
+    assert.match(left.stdout, /^dave left the family \(told alice, bob, carol/)
+    for (const node of family.nodes.filter((n) => n !== dave)) {
+      const view = JSON.parse((await node.famlab(['peers', '--json'])).stdout) as PeersJson
+      assert.deepEqual(view.members.map((m) => m.name), ['alice', 'bob', 'carol'], node.name)
+      assert.doesNotMatch(readFileSync(join(node.state, 'authorized_keys'), 'utf8'), /famlab:dave$/m)
+    }
+    const alone = JSON.parse((await dave.famlab(['peers', '--json'])).stdout) as PeersJson
+    assert.deepEqual(alone.members.map((m) => m.name), ['dave'])
+    assert.match(readFileSync(join(alice.state, 'events.jsonl'), 'utf8'), /"membership_changed".*left: dave/)
+    assert.equal((await dave.famlab(['leave'])).code, 1, 'alone, there is nothing to leave')
+  })
 })
