@@ -98,6 +98,9 @@ async function tearDown(base: string): Promise<void> {
   }
   const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m?.startsWith(`${base}/`))
   for (const mount of mounts.sort().reverse()) {
+    // Another run's reaper may have unmounted it meanwhile: `fuser -km` on a plain directory kills
+    // every process on the filesystem that holds it (/tmp: every test run, this one included).
+    if (!(await run(['mountpoint', '-q', mount])).ok) continue
     await run(['fuser', '-km', mount])
     if (!(await run(['umount', mount])).ok) await run(['umount', '-l', mount])
   }
