@@ -318,7 +318,7 @@ describe('security', () => {
     const direct = await run([...asAlice.slice(0, -1), '-W', target, asAlice.at(-1)!], { input: '', timeoutMs: 60_000 })
     assert.notEqual(direct.code, 0, '-W was allowed')
     // -R: bob's side must never listen on the asked port (it is this machine's loopback too)
-    const remotePort = 20000 + Math.floor(Math.random() * 20000)
+    const remotePort = 20000 + Math.floor(Math.random() * 12000)
     const reverse = spawn(asAlice[0], [...asAlice.slice(1, -1), '-N', '-R', `${remotePort}:${target}`, asAlice.at(-1)!], { stdio: 'ignore' })
     try {
       await new Promise((r) => setTimeout(r, 5000))
@@ -326,7 +326,7 @@ describe('security', () => {
     } finally {
       reverse.kill()
     }
-    const localPort = 20000 + Math.floor(Math.random() * 20000)
+    const localPort = 20000 + Math.floor(Math.random() * 12000)
     const tunnel = spawn(asAlice[0], [...asAlice.slice(1, -1), '-N', '-L', `${localPort}:${target}`, asAlice.at(-1)!], { stdio: 'ignore' })
     try {
       let answered = false
