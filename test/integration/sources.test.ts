@@ -5,7 +5,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { run, runChecked } from '../../lib/exec.ts'
-import { createFamily, pullReplica, type Family, type Node } from '../harness/family.ts'
+import { createFamily, type Family, type Node } from '../harness/family.ts'
 import { treeDifferences, writeRichTree } from '../harness/tree.ts'
 
 const at = (hours: number) => new Date(Date.UTC(2026, 10, 23, 10) + hours * 3600_000).toISOString().replace('.000', '')
@@ -77,12 +77,12 @@ describe('sources beside local/', () => {
     assert.deepEqual(readdirSync(join(bob.root, 'replicas/alice', snapAt(0), 'sources')).sort(), ['home', 'pictures'])
   })
 
-  it('brings each source back from the peer by name, identical to what it was', async () => {
+  it('famlab restore brings each source back from the peer by name, identical to what it was', async () => {
     for (const [name, original] of [['home', home], ['pictures', photos]]) {
       const target = join(family.base, `restored-${name}`)
-      const pulled = await pullReplica(alice, bob, `${snapAt(0)}/sources/${name}/`, target)
-      assert.equal(pulled.code, 0, pulled.stderr)
-      assert.deepEqual(await treeDifferences(original, target), [], name)
+      const restored = await alice.famlab(['restore', '--from', 'bob', '--snapshot', snapAt(0), '--path', `sources/${name}`, '--to', target])
+      assert.equal(restored.code, 0, restored.stderr)
+      assert.deepEqual(await treeDifferences(original, join(target, 'sources', name)), [], name)
     }
   })
 
