@@ -1,4 +1,4 @@
-// btrfs operations famlab needs: subvolumes, read-only snapshots, deletion.
+// btrfs operations famlab needs: subvolumes, snapshots, the read-only flag, deletion.
 import { lstatSync, readdirSync, statfsSync } from 'node:fs'
 import { join } from 'node:path'
 import { run, runChecked } from './exec.ts'
@@ -35,10 +35,15 @@ export async function createReadonlySnapshot(source: string, target: string): Pr
   await runChecked(['btrfs', '-q', 'subvolume', 'snapshot', '-r', source, target])
 }
 
+export async function isReadonly(path: string): Promise<boolean> {
+  return (await runChecked(['btrfs', 'property', 'get', '-ts', path, 'ro'])).trim() === 'ro=true'
+}
+
 export async function deleteSubvolume(path: string): Promise<void> {
   await runChecked(['btrfs', '-q', 'subvolume', 'delete', path])
 }
 
+/** Needs only ownership of the subvolume, so `ssh.user` can seal what it received. */
 export async function setReadonly(path: string, readonly: boolean): Promise<void> {
   await runChecked(['btrfs', 'property', 'set', '-f', '-ts', path, 'ro', String(readonly)])
 }

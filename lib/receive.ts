@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statfsSync } fr
 import { join } from 'node:path'
 import { isBtrfs } from './btrfs.ts'
 import { isSnapshotName } from './clock.ts'
+import { offeredModes, type TransferMode } from './modes.ts'
 import { INCOMPLETE, RESUME } from './paths.ts'
 import { listSnapshots } from './snapshots.ts'
 import type { PeerSpace } from './space.ts'
@@ -35,14 +36,19 @@ export function linkDests(originDir: string): string[] {
 
 export type FinalizeResult = { ok: true } | { ok: false; reason: string }
 
+/** Why `.incomplete` cannot become `<snap>` now, if it cannot. */
+export function finalizeRefusal(originDir: string, snap: string): string | undefined {
+  if (!isSnapshotName(snap)) return `"${snap.slice(0, 40)}" is not a snapshot name`
+  if (!existsSync(join(originDir, INCOMPLETE))) return 'there is no transfer to finalize'
+  if (existsSync(join(originDir, snap))) return `${snap} is already complete and cannot be replaced`
+  return undefined
+}
+
 /** Names the finished `.incomplete` as `<snap>`, atomically. Never replaces a complete replica. */
 export function finalizeIncomplete(originDir: string, snap: string): FinalizeResult {
-  if (!isSnapshotName(snap)) return { ok: false, reason: `"${snap.slice(0, 40)}" is not a snapshot name` }
-  const incomplete = join(originDir, INCOMPLETE)
-  const target = join(originDir, snap)
-  if (!existsSync(incomplete)) return { ok: false, reason: 'there is no transfer to finalize' }
-  if (existsSync(target)) return { ok: false, reason: `${snap} is already complete and cannot be replaced` }
-  renameSync(incomplete, target)
+  const refusal = finalizeRefusal(originDir, snap)
+  if (refusal) return { ok: false, reason: refusal }
+  renameSync(join(originDir, INCOMPLETE), join(originDir, snap))
   rmSync(join(originDir, RESUME), { recursive: true, force: true })
   return { ok: true }
 }
@@ -56,6 +62,8 @@ export type HolderStatus = {
   replicas: string[]
   incomplete: boolean
   filesystem: 'btrfs' | 'other'
+  /** What this holder can receive; absent from holders older than the modes. */
+  modes: TransferMode[]
   free_bytes: number
   total_bytes: number
   /** The capacity agreement as this holder sees it (added by serve; absent from older peers). */
@@ -65,13 +73,15 @@ export type HolderStatus = {
 export function holderStatus(node: string, version: number, origin: string, originDir: string): HolderStatus {
   const where = existsSync(originDir) ? originDir : join(originDir, '..')
   const fs = statfsSync(where)
+  const onBtrfs = isBtrfs(where)
   return {
     node,
     version,
     origin,
     replicas: listSnapshots(originDir),
     incomplete: existsSync(join(originDir, INCOMPLETE)),
-    filesystem: isBtrfs(where) ? 'btrfs' : 'other',
+    filesystem: onBtrfs ? 'btrfs' : 'other',
+    modes: offeredModes(onBtrfs, false),
     free_bytes: fs.bavail * fs.bsize,
     total_bytes: fs.blocks * fs.bsize,
   }

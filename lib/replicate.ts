@@ -7,6 +7,7 @@ import { EXIT } from './exit.ts'
 import { agreeOnMembership, requireMembership, syncMembership } from './family.ts'
 import { recordStep, stopwatch, type Outcome } from './history.ts'
 import { findMember, type Member } from './members.ts'
+import { chooseMode, rsyncModeFlags } from './modes.ts'
 import { storage } from './paths.ts'
 import type { HolderStatus } from './receive.ts'
 import { roomProblem } from './space.ts'
@@ -35,15 +36,16 @@ async function replicateToPeer(ctx: Context, snap: string, peer: Member, bwlimit
   const tooBig = roomProblem(ctx.config, snap, status.data)
   if (tooBig) return done('no-space', tooBig)
 
-  // Transfer into .incomplete
-  ctx.log.info('replicate', `sending ${snap}${status.data.incomplete ? ' (resuming)' : ''}`, peer.name)
+  // Transfer into .incomplete, in the mode the holder offers and our config asks for
+  const mode = chooseMode(ctx.config.replication.mode, status.data.modes)
+  ctx.log.info('replicate', `sending ${snap} in ${mode} mode${status.data.incomplete ? ' (resuming)' : ''}`, peer.name)
   const source = storage(ctx.config).snapshot(snap)
   const command = pushCommand(source, hostAlias(peer.name), {
     ssh: sshCommand(ctx.config),
     bwlimitKbps,
     timeoutS: ctx.config.replication.timeout_s,
     progress: ctx.interactive,
-    extra: options.checksum ? ['--checksum'] : [],
+    extra: [...(options.checksum ? ['--checksum'] : []), ...rsyncModeFlags(mode)],
   })
   const transfer = await run(command, { onStdout: ctx.interactive ? (chunk) => process.stderr.write(chunk) : undefined })
   const bytes = parseStats(transfer.stdout).bytesSent

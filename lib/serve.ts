@@ -11,7 +11,10 @@ import { recordStep, stopwatch } from './history.ts'
 import { acquireLock } from './lock.ts'
 import { findMember, membershipDigest, membershipProblem, type Member } from './members.ts'
 import { state, storage } from './paths.ts'
-import { finalizeIncomplete, holderStatus, linkDests, prepareIncomplete } from './receive.ts'
+import { isBtrfs } from './btrfs.ts'
+import { isInplaceRequest } from './modes.ts'
+import { holderStatus, linkDests, prepareIncomplete } from './receive.ts'
+import { finalizeReceived, prepareSnapshotIncomplete } from './receive-snapshot.ts'
 import { peerSpace } from './space.ts'
 import { MAX_REQUEST_LENGTH, parseRsyncRequest, type RsyncRequest } from './rsync-policy.ts'
 import { listReplicaSizes } from './sizes.ts'
@@ -70,7 +73,10 @@ async function serveRsync(ctx: Context, peer: string, request: RsyncRequest): Pr
   const elapsed = stopwatch()
   const lock = request.direction === 'receive' ? receiveLock(ctx, peer) : undefined
   try {
-    if (request.direction === 'receive') {
+    if (request.direction === 'receive' && isInplaceRequest(request.options)) {
+      if (!isBtrfs(dir)) return refuse(ctx, { peer }, 'in-place writes need a btrfs holder (snapshot mode)')
+      await prepareSnapshotIncomplete(dir)
+    } else if (request.direction === 'receive') {
       prepareIncomplete(dir)
       extra.push(...linkDests(dir).map((d) => `--link-dest=${d}`))
     }
@@ -128,7 +134,7 @@ async function servePeer(ctx: Context, peer: string, words: string[], line: stri
     case 'famlab finalize': {
       const lock = receiveLock(ctx, peer)
       try {
-        const result = finalizeIncomplete(originDir(ctx, peer), words[2] ?? '')
+        const result = await finalizeReceived(originDir(ctx, peer), words[2] ?? '')
         if (!result.ok) return refuse(ctx, { peer }, `finalize: ${result.reason}`)
         recordStep(ctx, { step: 'serve-finalize', peer, snapshot: words[2], result: 'ok' })
         return reply({ finalized: words[2] })

@@ -1,0 +1,37 @@
+// How a snapshot travels to a peer. The holder offers what its replicas/ can do (in `serve
+// status`); the sender picks from that by its own `replication.mode`.
+//   link-dest  portable: a fresh .incomplete, unchanged files hard-linked to the newest replica
+//   snapshot   btrfs holder: .incomplete is a writable snapshot of the newest replica, rsync --inplace
+//   send       btrfs to btrfs: btrfs send -p | root-side btrfs receive (opt-in)
+import type { Config } from './config.ts'
+
+export const TRANSFER_MODES = ['link-dest', 'snapshot', 'send'] as const
+export type TransferMode = (typeof TRANSFER_MODES)[number]
+
+/** What a holder can receive into a replicas/ directory with these properties. */
+export function offeredModes(onBtrfs: boolean, rootReceiver: boolean): TransferMode[] {
+  if (!onBtrfs) return ['link-dest']
+  return rootReceiver ? ['link-dest', 'snapshot', 'send'] : ['link-dest', 'snapshot']
+}
+
+/**
+ * The mode for one transfer. `auto` takes snapshot mode wherever the holder offers it; a mode the
+ * holder cannot do falls back to the next portable one (send → snapshot → link-dest), never fails.
+ * A holder too old to report modes only knows link-dest.
+ */
+export function chooseMode(configured: Config['replication']['mode'], offered: readonly TransferMode[] | undefined): TransferMode {
+  const can = (mode: TransferMode) => (offered ?? ['link-dest']).includes(mode)
+  const wanted: TransferMode = configured === 'auto' ? 'snapshot' : configured
+  const order = TRANSFER_MODES.slice(0, TRANSFER_MODES.indexOf(wanted) + 1).reverse()
+  return order.find(can) ?? 'link-dest'
+}
+
+/** rsync options that go with a mode on the sending side. */
+export function rsyncModeFlags(mode: TransferMode): string[] {
+  // Without --no-whole-file rsync copies whole files between local paths and on fast links,
+  // which would rewrite (and un-share) every changed file in the snapshot.
+  return mode === 'snapshot' ? ['--inplace', '--no-whole-file'] : []
+}
+
+/** serve reads the mode off the request: --inplace is only ever safe in a private snapshot. */
+export const isInplaceRequest = (options: readonly string[]) => options.includes('--inplace')

@@ -1,0 +1,56 @@
+// The holder's side of a snapshot-mode transfer, run by `serve` as ssh.user in replicas/<origin>/.
+// `.incomplete` is a writable btrfs snapshot of the newest complete replica, which rsync then
+// rewrites in place: copy-on-write keeps every complete replica as it was.
+import { existsSync, renameSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { createSnapshot, createSubvolume, isReadonly, isSubvolume, setReadonly } from './btrfs.ts'
+import { runChecked } from './exec.ts'
+import { INCOMPLETE, RESUME } from './paths.ts'
+import { finalizeIncomplete, finalizeRefusal, type FinalizeResult } from './receive.ts'
+import { listSnapshots } from './snapshots.ts'
+
+/**
+ * Makes `.incomplete` a private subvolume holding the newest complete replica. An interrupted
+ * snapshot-mode `.incomplete` is already one and is kept (rsync converges it); one left by
+ * link-dest mode holds hard links into complete replicas, so it becomes `.resume`, untouched.
+ */
+export async function prepareSnapshotIncomplete(originDir: string): Promise<void> {
+  const incomplete = join(originDir, INCOMPLETE)
+  if (existsSync(incomplete) && !isSubvolume(incomplete)) {
+    rmSync(join(originDir, RESUME), { recursive: true, force: true })
+    renameSync(incomplete, join(originDir, RESUME))
+  }
+  if (!existsSync(incomplete)) {
+    const newest = listSnapshots(originDir).at(-1)
+    if (newest && isSubvolume(join(originDir, newest))) {
+      await createSnapshot(join(originDir, newest), incomplete)
+    } else {
+      await createSubvolume(incomplete)
+      // A replica written in link-dest mode: a one-time local reflink copy instead of a full resend.
+      if (newest) await runChecked(['cp', '-a', '--reflink=always', '--no-preserve=links', '--', `${join(originDir, newest)}/.`, `${incomplete}/`])
+    }
+  } else if (await isReadonly(incomplete)) {
+    // Sealed, then interrupted before its rename: which snapshot it was is unknown, so it is reused.
+    await setReadonly(incomplete, false)
+  }
+  await separateHardLinks(incomplete)
+}
+
+/**
+ * rsync -H --inplace writes through a hard link into every other name of that inode, so a file
+ * whose links changed at the source would corrupt its siblings. Each name gets its own
+ * (reflinked, so free) inode first; rsync then links again what is still linked at the source.
+ */
+async function separateHardLinks(dir: string): Promise<void> {
+  const script = 'for f; do cp -a --reflink=always -- "$f" "$f.famlab-unlink" && mv -f -- "$f.famlab-unlink" "$f" || exit 1; done'
+  await runChecked(['find', dir, '-xdev', '-type', 'f', '-links', '+1', '-exec', 'sh', '-c', script, 'separate', '{}', '+'])
+}
+
+/** Seals a snapshot-mode `.incomplete` read-only, then names it `<snap>` like any other. */
+export async function finalizeReceived(originDir: string, snap: string): Promise<FinalizeResult> {
+  const refusal = finalizeRefusal(originDir, snap)
+  if (refusal) return { ok: false, reason: refusal }
+  const incomplete = join(originDir, INCOMPLETE)
+  if (isSubvolume(incomplete)) await setReadonly(incomplete, true)
+  return finalizeIncomplete(originDir, snap)
+}
