@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { run } from '../../lib/exec.ts'
 import { createFamily, pullReplica, type Family, type Node } from '../harness/family.ts'
+import { inMode, testModes } from '../harness/modes.ts'
 import { treeDifferences, writeManyFiles, writeRichTree } from '../harness/tree.ts'
 
 const at = (hours: number) => new Date(Date.UTC(2026, 10, 23, 10) + hours * 3600_000).toISOString().replace('.000', '')
@@ -14,12 +15,12 @@ const replicasOn = (holder: Node, origin: string) =>
 const history = (node: Node) => readFileSync(join(node.state, 'history.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
 const fakeSuperStat = async (file: string) => (await run(['getfattr', '--only-values', '-n', 'user.rsync.%stat', file])).stdout
 
-describe('a three-node family', () => {
+for (const mode of testModes()) describe(`a three-node family (${mode} mode)`, () => {
   let family: Family
   let alice: Node, bob: Node, carol: Node
 
   before(async () => {
-    family = await createFamily(['alice', 'bob', 'carol'], { enroll: false })
+    family = await createFamily(['alice', 'bob', 'carol'], { enroll: false, config: inMode(mode) })
     ;[alice, bob, carol] = family.nodes
   })
   after(() => family?.cleanup())
@@ -71,7 +72,14 @@ describe('a three-node family', () => {
 
     const replica = (snap: string, file: string) => join(bob.root, 'replicas/alice', snap, 'many', file)
     assert.equal(statSync(replica(snapAt(1), 'file-00007.bin')).ino, statSync(replica(snapAt(2), 'file-00007.bin')).ino)
-    assert.notEqual(statSync(replica(snapAt(1), 'file-00042.bin')).ino, statSync(replica(snapAt(2), 'file-00042.bin')).ino)
+    if (mode === 'link-dest') {
+      assert.notEqual(statSync(replica(snapAt(1), 'file-00042.bin')).ino, statSync(replica(snapAt(2), 'file-00042.bin')).ino)
+    } else {
+      // Snapshots of each other; the rewrite in place left the older one as it was
+      assert.equal(statSync(join(bob.root, 'replicas/alice', snapAt(2))).ino, 256)
+      assert.notDeepEqual(readFileSync(replica(snapAt(1), 'file-00042.bin')), readFileSync(replica(snapAt(2), 'file-00042.bin')))
+      assert.deepEqual(readFileSync(replica(snapAt(1), 'file-00042.bin')), readFileSync(join(alice.root, 'snapshots', snapAt(1), 'many/file-00042.bin')))
+    }
     const sent = history(alice).filter((e) => e.step === 'replicate' && e.snapshot === snapAt(2)).map((e) => e.bytes)
     assert.equal(sent.length, 2)
     for (const bytes of sent) {
@@ -102,12 +110,13 @@ describe('a three-node family', () => {
     // The big file sorts last, so the killed run has already hard-linked docs/ into .incomplete.
     mkdirSync(join(alice.root, 'local/zzz'), { recursive: true })
     await run(['dd', 'if=/dev/urandom', `of=${join(alice.root, 'local/zzz/big.bin')}`, 'bs=1M', 'count=24', 'status=none'])
-    alice.writeConfig({ replication: { bwlimit_kbps: 4000 } })
+    alice.writeConfig(inMode(mode, { replication: { bwlimit_kbps: 4000 } }))
     const before = replicasOn(bob, 'alice')
     const backup = alice.spawnFamlab(['backup'], { env: { FAMLAB_NOW: at(5) } })
     const receiving = join(bob.root, 'replicas/alice/.incomplete/zzz')
     for (let i = 0; i < 300; i++) {
-      const partial = existsSync(receiving) ? readdirSync(receiving).find((f) => f.startsWith('.big.bin.')) : undefined
+      // rsync writes a temporary .big.bin.XXXXXX, or big.bin itself in place (snapshot mode)
+      const partial = existsSync(receiving) ? readdirSync(receiving).find((f) => f.startsWith('.big.bin.') || f === 'big.bin') : undefined
       if (partial && statSync(join(receiving, partial)).size > 4 << 20) break
       await new Promise((r) => setTimeout(r, 100))
     }
@@ -115,14 +124,14 @@ describe('a three-node family', () => {
     await new Promise((r) => backup.once('exit', r))
     await new Promise((r) => setTimeout(r, 500))
     assert.deepEqual(replicasOn(bob, 'alice'), before.concat('.incomplete').sort())
-    assert.ok(!existsSync(join(receiving, 'big.bin')))
+    assert.ok(!existsSync(join(receiving, 'big.bin')) || statSync(join(receiving, 'big.bin')).size < 24 << 20)
 
     // An attribute-only change to a file the killed run hard-linked must not leak into the older replica
     const older = join(bob.root, 'replicas/alice', snapAt(4), 'docs/letter.txt')
     assert.equal(statSync(join(bob.root, 'replicas/alice/.incomplete/docs/letter.txt')).ino, statSync(older).ino)
     const statBefore = await fakeSuperStat(older)
     chmodSync(join(alice.root, 'local/docs/letter.txt'), 0o604)
-    alice.writeConfig({})
+    alice.writeConfig(inMode(mode))
     const resumed = await alice.famlab(['backup'], { env: { FAMLAB_NOW: at(6) } })
     assert.equal(resumed.code, 0, resumed.stderr)
     assert.deepEqual(replicasOn(bob, 'alice'), before.concat(snapAt(6)).sort())
@@ -134,17 +143,19 @@ describe('a three-node family', () => {
   })
 
   it('a second concurrent backup exits 75 and changes nothing', async () => {
-    alice.writeConfig({ replication: { bwlimit_kbps: 2000 } })
+    alice.writeConfig(inMode(mode, { replication: { bwlimit_kbps: 2000 } }))
     writeFileSync(join(alice.root, 'local/big.bin'), Buffer.alloc(8 << 20, 1))
     const first = alice.spawnFamlab(['backup'], { env: { FAMLAB_NOW: at(7) } })
+    let firstErr = ''
+    first.stderr!.on('data', (chunk: Buffer) => (firstErr += chunk))
     const exited = new Promise<number>((r) => first.once('exit', (code) => r(code ?? -1)))
     for (let i = 0; i < 100 && !existsSync(join(alice.root, 'snapshots', snapAt(7))); i++) await new Promise((r) => setTimeout(r, 100))
     const snapshotsBefore = readdirSync(join(alice.root, 'snapshots'))
     const second = await alice.famlab(['backup'], { env: { FAMLAB_NOW: at(8) } })
     assert.equal(second.code, 75, second.stderr)
     assert.deepEqual(readdirSync(join(alice.root, 'snapshots')), snapshotsBefore)
-    assert.equal(await exited, 0)
-    alice.writeConfig({})
+    assert.equal(await exited, 0, firstErr)
+    alice.writeConfig(inMode(mode))
   })
 
   it('refuses what a peer key must not do, with a logged reason', async () => {
