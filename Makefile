@@ -56,6 +56,7 @@ test: deps node-deps check test-unit test-integration
 # famlab against bare rsync on a real family; BENCH_ARGS='--files 150000' for the reference size.
 bench: deps node-deps
 	node --import tsx bench/run.ts $(BENCH_ARGS)
+	node --import tsx bench/modes.ts $(BENCH_ARGS)
 
 demo: deps node-deps
 	node --import tsx test/demo.ts

@@ -1,0 +1,111 @@
+#!/usr/bin/env tsx
+// Transfer modes side by side: famlab's replicate in link-dest and snapshot mode against a bare
+// `rsync --link-dest` over the same ssh, into the same btrfs holder, on the same tree, in one run.
+// Prints a markdown table; ratios are famlab's median over bare's median of the same row.
+//   node --import tsx bench/modes.ts [--files N] [--repeat R]   (the reference size: --files 150000)
+// `make bench` runs it after bench/run.ts, with the same household tree (bench/household.ts).
+import minimist from 'minimist'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { run, runChecked } from '../lib/exec.ts'
+import { ARCHIVE_FLAGS } from '../lib/rsync.ts'
+import { createFamily, type Node } from '../test/harness/family.ts'
+import { inMode } from '../test/harness/modes.ts'
+import { touchFiles, writeHousehold } from './household.ts'
+
+const args = minimist(process.argv.slice(2), { string: ['files', 'repeat'] })
+const FILES = Number(args.files ?? 20000)
+const REPEAT = Number(args.repeat ?? 3)
+
+type Row = { operation: string; mode: string; seconds: number[]; bare: number[] }
+const rows: Row[] = []
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+let hour = 0
+const nextNow = () => new Date(Date.UTC(2026, 10, 23, 10) + hour++ * 3600_000).toISOString().replace('.000', '')
+
+async function timed(action: () => Promise<{ ok: boolean; stderr: string }>): Promise<number> {
+  const start = performance.now()
+  const result = await action()
+  if (!result.ok) throw new Error(result.stderr.trim())
+  return (performance.now() - start) / 1000
+}
+
+/** Bare rsync --link-dest into the holder, with an unrestricted key: what a cron job would do. */
+function bareRsync(alice: Node, bob: Node, sshConfig: string) {
+  const names: string[] = []
+  return async (): Promise<number> => {
+    const name = `bare-${names.length}`
+    const previous = names.at(-1)
+    const seconds = await timed(() => run([
+      'rsync', ...ARCHIVE_FLAGS, '--delete', '-e', `ssh -F ${sshConfig}`, '--rsync-path=rsync --fake-super',
+      ...(previous ? [`--link-dest=../${previous}`] : []), `${alice.root}/local/`, `bare-bob:${bob.root}/bare/${name}/`,
+    ]))
+    names.push(name)
+    return seconds
+  }
+}
+
+async function main(): Promise<void> {
+  // Room for the tree, two modes' replicas and the bare copies (as bench/run.ts sizes it).
+  const imageSize = `${Math.max(2, Math.ceil((FILES * 12_000 * 4) / 1e9) + 1)}G`
+  const family = await createFamily(['alice', 'bob'], { imageSize, config: inMode('link-dest') })
+  try {
+    const [alice, bob] = family.nodes
+    const key = join(family.base, 'bare_key')
+    await runChecked(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', key])
+    writeFileSync(join(bob.dir, 'bare_authorized_keys'), readFileSync(`${key}.pub`))
+    await runChecked(['install', '-d', '-o', bob.user, join(bob.root, 'bare')])
+    const sshConfig = join(family.base, 'bare_ssh_config')
+    writeFileSync(sshConfig, [`Host bare-bob`, '  HostName 127.0.0.1', `  Port ${bob.port}`, `  User ${bob.user}`, `  IdentityFile ${key}`,
+      '  IdentitiesOnly yes', `  UserKnownHostsFile ${join(alice.state, 'known_hosts')}`, '  HostKeyAlias famlab-bob', '  BatchMode yes', ''].join('\n'))
+    const bare = bareRsync(alice, bob, sshConfig)
+    const replicate = async () => {
+      const env = { FAMLAB_NOW: nextNow() }
+      const snap = await alice.famlab(['snapshot'], { env })
+      if (!snap.ok) throw new Error(snap.stderr)
+      return timed(() => alice.famlab(['replicate', '--peer', 'bob'], { env }))
+    }
+
+    process.stderr.write(`bench: writing a household of ${FILES} files\n`)
+    const household = await writeHousehold(join(alice.root, 'local'), FILES)
+    const changeOnePercent = (dir: string, round: number) => touchFiles(dir, household, 0.01, round)
+    await bare()
+    for (const mode of ['link-dest', 'snapshot']) {
+      alice.writeConfig(inMode(mode as 'link-dest'))
+      await replicate() // the first in a mode is a full copy (or a one-time seed); not measured
+      const operations: [string, (dir: string, round: number) => unknown][] = [['no-change incremental', () => {}], ['1% of files changed', changeOnePercent]]
+      for (const [operation, prepare] of operations) {
+        const row: Row = { operation, mode, seconds: [], bare: [] }
+        for (let round = 0; round < REPEAT; round++) {
+          prepare(join(alice.root, 'local'), hour)
+          row.bare.push(await bare())
+          row.seconds.push(await replicate())
+          process.stderr.write(`bench: ${operation}, ${mode}: famlab ${row.seconds.at(-1)!.toFixed(2)} s, bare ${row.bare.at(-1)!.toFixed(2)} s\n`)
+        }
+        rows.push(row)
+      }
+    }
+
+    // Deleting one old replica: the holder's rm -rf of a hard-link tree against a subvolume delete
+    const replicas = join(bob.root, 'replicas/alice')
+    const del: Row = { operation: 'delete one old replica', mode: 'snapshot', seconds: [], bare: [] }
+    const subvolumes = (await runChecked(['btrfs', 'subvolume', 'list', '-o', replicas])).trim().split('\n').map((l) => l.split(' path ').at(-1)!)
+    for (let round = 0; round < Math.min(REPEAT, subvolumes.length - 1); round++) {
+      del.bare.push(await timed(() => run(['rm', '-rf', join(bob.root, 'bare', `bare-${round}`)])))
+      const victim = join(bob.root, subvolumes[round])
+      del.seconds.push(await timed(() => run(['btrfs', 'subvolume', 'delete', victim])))
+    }
+    rows.push(del)
+
+    const s = (xs: number[]) => (xs.length ? `${median(xs).toFixed(2)} (${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)})` : '')
+    process.stdout.write([
+      '', `famlab transfer modes vs bare rsync --link-dest, ${FILES} files (${(household.bytes / 1e9).toFixed(2)} GB), seconds: median (min–max) of ${REPEAT}`, '',
+      '| operation | mode | famlab s | bare rsync --link-dest s | ratio |', '|---|---|---|---|---|',
+      ...rows.map((r) => `| ${r.operation} | ${r.mode} | ${s(r.seconds)} | ${s(r.bare)} | ${(median(r.seconds) / median(r.bare)).toFixed(2)}× |`), '',
+    ].join('\n'))
+  } finally {
+    await family.cleanup()
+  }
+}
+
+await main()
