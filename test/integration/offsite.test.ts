@@ -147,7 +147,9 @@ describe('beyond the family LAN', () => {
       assert.equal(backup.code, 0, backup.stderr)
       const [bytes] = sentTo(bob, 'alice', snapAt(1))
       assert.ok(bytes > 32 * 1024 && bytes < 32 * 1024 + 200 * 100 + 20_000, `sent ${bytes} bytes after the seed`)
-      assert.equal(statSync(seeded).ino, statSync(join(alice.root, 'replicas/bob', snapAt(1), 'photos/file-00007.bin')).ino)
+      // link-dest mode hard-links the unchanged file; snapshot mode (a btrfs holder's default) reflinks it into a subvolume
+      const newer = join(alice.root, 'replicas/bob', snapAt(1))
+      if (statSync(newer).ino !== 256) assert.equal(statSync(seeded).ino, statSync(join(newer, 'photos/file-00007.bin')).ino)
       const pulled = join(family.base, 'pulled-seeded')
       assert.equal((await pullReplica(bob, alice, `${snapAt(1)}/`, pulled)).code, 0)
       assert.deepEqual(await treeDifferences(join(bob.root, 'snapshots', snapAt(1)), pulled), [])
