@@ -8,6 +8,8 @@ import type { Config } from './config.ts'
 export const TRANSFER_MODES = ['link-dest', 'snapshot', 'send'] as const
 export type TransferMode = (typeof TRANSFER_MODES)[number]
 
+const AUTO_MODE: TransferMode = 'link-dest'
+
 /** What a holder can receive into a replicas/ directory with these properties. */
 export function offeredModes(onBtrfs: boolean, rootReceiver: boolean): TransferMode[] {
   if (!onBtrfs) return ['link-dest']
@@ -15,13 +17,13 @@ export function offeredModes(onBtrfs: boolean, rootReceiver: boolean): TransferM
 }
 
 /**
- * The mode for one transfer. `auto` takes snapshot mode wherever the holder offers it; a mode the
- * holder cannot do falls back to the next portable one (send → snapshot → link-dest), never fails.
- * A holder too old to report modes only knows link-dest.
+ * The mode for one transfer. A mode the holder cannot do falls back to the next portable one
+ * (send → snapshot → link-dest), never fails; a holder too old to report modes only knows link-dest.
+ * `auto` stays link-dest until snapshot mode has passed the whole suite on an idle machine (see README).
  */
 export function chooseMode(configured: Config['replication']['mode'], offered: readonly TransferMode[] | undefined): TransferMode {
   const can = (mode: TransferMode) => (offered ?? ['link-dest']).includes(mode)
-  const wanted: TransferMode = configured === 'auto' ? 'snapshot' : configured
+  const wanted: TransferMode = configured === 'auto' ? AUTO_MODE : configured
   const order = TRANSFER_MODES.slice(0, TRANSFER_MODES.indexOf(wanted) + 1).reverse()
   return order.find(can) ?? 'link-dest'
 }

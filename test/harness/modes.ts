@@ -1,9 +1,9 @@
-// The transfer modes an integration suite runs in: FAMLAB_TEST_MODES="link-dest,snapshot" (the
-// default; "send" is opt-in, it needs the root-side receiver).
+// The transfer modes an integration suite runs in: FAMLAB_TEST_MODES="link-dest,snapshot".
+// The default is link-dest, what `auto` means today; snapshot-mode checks live in modes.test.ts.
 import { TRANSFER_MODES, type TransferMode } from '../../lib/modes.ts'
 
 export function testModes(env = process.env): TransferMode[] {
-  const modes = (env.FAMLAB_TEST_MODES ?? 'link-dest,snapshot').split(',').map((m) => m.trim()).filter(Boolean)
+  const modes = (env.FAMLAB_TEST_MODES ?? 'link-dest').split(',').map((m) => m.trim()).filter(Boolean)
   for (const mode of modes) {
     if (!(TRANSFER_MODES as readonly string[]).includes(mode)) throw new Error(`FAMLAB_TEST_MODES: unknown mode "${mode}"`)
   }

@@ -12,8 +12,8 @@ describe('transfer modes', () => {
   })
 
   const cases: [string, string[] | undefined, string][] = [
-    ['auto', ['link-dest', 'snapshot'], 'snapshot'],
-    ['auto', ['link-dest', 'snapshot', 'send'], 'snapshot'],
+    ['auto', ['link-dest', 'snapshot'], 'link-dest'],
+    ['snapshot', ['link-dest', 'snapshot', 'send'], 'snapshot'],
     ['auto', ['link-dest'], 'link-dest'],
     ['auto', undefined, 'link-dest'],
     ['link-dest', ['link-dest', 'snapshot'], 'link-dest'],
