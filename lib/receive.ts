@@ -63,7 +63,7 @@ export type HolderStatus = {
   incomplete: boolean
   filesystem: 'btrfs' | 'other'
   /** What this holder can receive; absent from holders older than the modes. */
-  modes: TransferMode[]
+  modes?: TransferMode[]
   free_bytes: number
   total_bytes: number
   /** The capacity agreement as this holder sees it (added by serve; absent from older peers). */
