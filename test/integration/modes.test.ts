@@ -82,18 +82,25 @@ describe('snapshot mode on a btrfs holder', () => {
   })
 
   it('a disk that fills up mid-transfer leaves no complete-named replica; with room again the next run completes', async () => {
+    // The sender skips a snapshot that would not fit (lib/space.ts), so the disk fills only once rsync runs.
+    await runChecked(['dd', 'if=/dev/urandom', `of=${join(alice.root, 'local/too-big.bin')}`, 'bs=1M', 'count=48', 'status=none'])
+    alice.writeConfig(inMode('snapshot', { replication: { bwlimit_kbps: 4000 } }))
     const filler = join(bob.root, 'filler')
-    const free = statfsSync(bob.root).bavail * statfsSync(bob.root).bsize
-    await runChecked(['fallocate', '-l', String(free - 24 * MiB), filler])
+    const running = alice.spawnFamlab(['backup'], { env: { FAMLAB_NOW: at(5) } })
+    const exited = new Promise<number>((r) => running.once('exit', (code) => r(code ?? -1)))
     try {
-      await runChecked(['dd', 'if=/dev/urandom', `of=${join(alice.root, 'local/too-big.bin')}`, 'bs=1M', 'count=48', 'status=none'])
-      const full = await backup(5)
-      assert.equal(full.code, 1, full.stderr)
+      const arriving = join(bob.root, 'replicas/alice/.incomplete/too-big.bin')
+      for (let i = 0; i < 600 && !(existsSync(arriving) && statSync(arriving).size > 4 * MiB); i++) await new Promise((r) => setTimeout(r, 100))
+      const { bavail, bsize } = statfsSync(bob.root)
+      await runChecked(['fallocate', '-l', String(bavail * bsize - 4 * MiB), filler])
+      assert.equal(await exited, 1)
       assert.ok(!replicas().includes(snapAt(5)))
       assert.ok(replicas().every((name) => name === '.incomplete' || existsSync(join(alice.root, 'snapshots', name))))
       await assertWitnessed()
     } finally {
-      rmSync(filler)
+      rmSync(filler, { force: true })
+      await runChecked(['btrfs', 'filesystem', 'sync', bob.root])
+      alice.writeConfig(inMode('snapshot'))
     }
     const next = await backup(6)
     assert.equal(next.code, 0, next.stderr)
