@@ -33,7 +33,7 @@ describe('transfer modes', () => {
     assert.deepEqual(rsyncModeFlags('link-dest'), [])
     assert.deepEqual(rsyncModeFlags('snapshot'), ['--inplace', '--no-whole-file'])
     const options = { ssh: ['ssh'], bwlimitKbps: 0, timeoutS: 60, progress: false }
-    const push = pushCommand('/srv/snapshots/S', 'famlab-bob', { ...options, modeFlags: rsyncModeFlags('snapshot') })
+    const push = pushCommand('/srv/snapshots/S', 'famlab-bob', { ...options, extra: rsyncModeFlags('snapshot') })
     assert.ok(push.includes('--inplace') && push.includes('--no-whole-file'))
     assert.deepEqual(push.slice(-2), ['/srv/snapshots/S/', 'famlab-bob:.incomplete/'])
     const request = parseRsyncRequest('rsync --server -logDtpHAXSre.iLsfxCIvu --delete --inplace --no-W --numeric-ids . .incomplete/')
