@@ -93,6 +93,10 @@ if (process.argv.includes('--clean')) {
     say('What every node knows: members, and the replicas it holds for the others')
     for (const node of [alice, bob, carol]) await famlab(node, ['peers'])
     process.stdout.write(`   ${MEMBER}'s sparsebundle on bob: ${readdirSync(join(bob.root, 'replicas/alice')).filter((n) => !n.startsWith('.')).map((snap) => join('replicas/alice', snap, 'timemachine', MEMBER, 'Mac.sparsebundle')).join(', ')}\n`)
+
+    say('The health of the whole family, as alice sees it (each node runs report hourly from its timer)')
+    for (const node of [bob, carol]) await node.famlab(['report'])
+    await famlab(alice, ['report'], { expect: [0, 1] })
   } finally {
     say('Cleaning up: smbd and sshds stopped, loop filesystems unmounted, files removed')
     mac?.kill()
