@@ -3,10 +3,9 @@
 // last backup. Reading it is cheap; what each origin's replicas use comes from the capacity
 // agreement's measurement (lib/space.ts, `space` in the same status reply).
 import { readdirSync, statfsSync } from 'node:fs'
-import { join } from 'node:path'
 import { isSubvolume } from './btrfs.ts'
 import type { Config } from './config.ts'
-import { storage } from './paths.ts'
+import { state, storage } from './paths.ts'
 import { listSnapshots } from './snapshots.ts'
 import type { PeerSpace } from './space.ts'
 import { readJsonFile } from './state.ts'
@@ -44,11 +43,11 @@ function readable<T>(read: () => T, otherwise: T): T {
   }
 }
 
-/** Cheap enough for every `serve status`: statfs, directory listings and two small state files. */
+/** Cheap enough for every `serve status`: statfs, directory listings and status.json. */
 export function readNodeHealth(config: Config): NodeHealth {
   const paths = storage(config)
   const fs = statfsSync(paths.root)
-  const status = readJsonFile<NodeStatus>(join(config.state, 'status.json'))
+  const status = readJsonFile<NodeStatus>(state(config).status)
   const held: Record<string, OriginHolding> = {}
   for (const origin of origins(config)) {
     const snaps = readable(() => listSnapshots(paths.replicasOf(origin)), [])
