@@ -34,6 +34,8 @@ export type FamilyFacts = {
   members: MemberFacts[]
   /** The latest verify of each peer, when it found a difference. */
   integrity: { peer?: string; time: string; message: string }[]
+  /** Set by the recovery guard while it refuses backups (status.json). */
+  recovery_needed?: { since: string; message: string } | null
   /** local/ holds nothing at all. */
   local_empty: boolean
 }
@@ -97,6 +99,7 @@ export function evaluateAlerts(facts: FamilyFacts, limits: Thresholds): Alert[] 
   for (const found of facts.integrity) {
     raise('integrity', found.peer ?? facts.node, `verify found a difference${found.peer ? ` in ${found.peer}'s copy` : ''}: ${found.message}`, found.time)
   }
+  if (facts.recovery_needed) raise('recovery_needed', facts.node, facts.recovery_needed.message, facts.recovery_needed.since)
   if (facts.local_empty && self?.health?.takes_backups && newestCopy(facts, facts.node)) {
     raise('recovery_needed', facts.node, `${facts.node}'s local data is empty while peers hold its backups: restore it (famlab restore) before the next backup`, facts.now)
   }

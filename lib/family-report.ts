@@ -9,12 +9,12 @@ import type { Context } from './context.ts'
 import { requireMembership } from './family.ts'
 import { hoursBetween } from './format.ts'
 import { readNodeHealth, withUsage, type NodeHealth } from './health.ts'
-import { readHistory } from './history.ts'
 import { peersOf } from './members.ts'
-import { state, storage } from './paths.ts'
+import { storage } from './paths.ts'
 import type { HolderStatus } from './receive.ts'
 import { peerSpace } from './space.ts'
 import { requestPeer } from './ssh.ts'
+import { readStatus, type NodeStatus } from './status.ts'
 
 /** A peer that does not answer within this is reported unreachable; report never waits longer. */
 export const PROBE_TIMEOUT_MS = 20_000
@@ -66,17 +66,16 @@ function isEmptyDir(dir: string): boolean {
   }
 }
 
-/** The latest verify of each peer, kept when it found a difference. */
-function integrityProblems(ctx: Context): FamilyFacts['integrity'] {
-  const latest = new Map<string, { peer?: string; time: string; message: string; result: string }>()
-  for (const e of readHistory(state(ctx.config).history).filter((e) => e.step === 'verify')) {
-    latest.set(e.peer ?? '', { peer: e.peer, time: e.time, message: e.message ?? e.result, result: e.result })
-  }
-  return [...latest.values()].filter((e) => e.result !== 'ok').map(({ peer, time, message }) => ({ peer, time, message }))
+/** The last verify's differences, per peer (a peer it could not check is peer_offline's business). */
+function integrityProblems(status: NodeStatus): FamilyFacts['integrity'] {
+  const verify = status.verify
+  if (!verify || verify.result === 'ok') return []
+  return verify.peers.filter((p) => p.differences > 0).map((p) => ({ peer: p.peer, time: verify.time, message: p.message }))
 }
 
 export async function gatherFacts(ctx: Context): Promise<FamilyFacts> {
   const membership = requireMembership(ctx.config)
+  const status = readStatus(ctx)
   const now = ctx.clock.now().toISOString()
 
   // Probe every peer at once, so a dead one costs one timeout, not one each
@@ -109,7 +108,8 @@ export async function gatherFacts(ctx: Context): Promise<FamilyFacts> {
     node: ctx.config.node,
     now,
     members,
-    integrity: integrityProblems(ctx),
+    integrity: integrityProblems(status),
+    recovery_needed: status.recovery_needed ?? null,
     local_empty: isEmptyDir(storage(ctx.config).local),
   }
 }

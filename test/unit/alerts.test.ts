@@ -82,6 +82,7 @@ describe('alerts', () => {
     assert.deepEqual(kinds(family(1, { alice: failed() })), ['backup_failed alice'])
     assert.deepEqual(kinds(family(1, { alice: failed('recovery_needed') })), ['recovery_needed alice'])
     assert.deepEqual(kinds(family(1, {}, { local_empty: true })), ['recovery_needed alice'])
+    assert.deepEqual(kinds(family(1, {}, { recovery_needed: { since: at(1), message: 'local/ is empty' } })), ['recovery_needed alice'])
     assert.deepEqual(kinds(family(1, {}, { integrity: [{ peer: 'bob', time: at(1), message: '2 files differ' }] })), ['integrity bob'])
   })
 
