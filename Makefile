@@ -11,8 +11,8 @@ DESTDIR     ?=
 FAMLAB_USER ?= famlab
 UNITDIR     ?= /etc/systemd/system
 UNITS        = famlab-backup.service famlab-backup.timer famlab-report.service famlab-report.timer famlab-notify@.service \
-               famlab-scrub.service famlab-scrub.timer
-TIMERS       = famlab-backup.timer famlab-report.timer famlab-scrub.timer
+               famlab-scrub.service famlab-scrub.timer famlab-verify.service famlab-verify.timer
+TIMERS       = famlab-backup.timer famlab-report.timer famlab-scrub.timer famlab-verify.timer
 
 # What famlab runs on a box, and what the tests add to drive it for real.
 RUNTIME_PACKAGES = rsync openssh-server openssh-client btrfs-progs acl attr procps psmisc util-linux samba samba-vfs-modules samba-common-bin avahi-daemon cryptsetup-bin

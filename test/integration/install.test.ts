@@ -7,7 +7,7 @@ import { after, describe, it } from 'node:test'
 import { run } from '../../lib/exec.ts'
 
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)))
-const UNITS = ['famlab-backup.service', 'famlab-backup.timer', 'famlab-report.service', 'famlab-report.timer', 'famlab-notify@.service', 'famlab-scrub.service', 'famlab-scrub.timer']
+const UNITS = ['famlab-backup.service', 'famlab-backup.timer', 'famlab-report.service', 'famlab-report.timer', 'famlab-notify@.service', 'famlab-scrub.service', 'famlab-scrub.timer', 'famlab-verify.service', 'famlab-verify.timer']
 // A template is verified through an instance, the one OnFailure= starts.
 const VERIFIED = [...UNITS.filter((u) => !u.includes('@')), 'famlab-notify@famlab-backup.service.service']
 
