@@ -101,14 +101,17 @@ describe('getting data back', () => {
     alice.writeConfig({ replication: { bwlimit_kbps: 3000 } })
     const target = join(family.base, 'restored-resumed')
     const restoring = alice.spawnFamlab(['restore', '--from', 'bob', '--to', target])
+    let exited = false
+    const exit = new Promise((r) => restoring.once('exit', () => r((exited = true))))
     // The big file sorts last: once its temp file grows, everything else is in place.
-    for (let i = 0; i < 600; i++) {
+    while (!exited) {
       const temp = existsSync(target) ? readdirSync(target).find((f) => f.startsWith('.zzz-big.bin.')) : undefined
-      if (temp && statSync(join(target, temp)).size > 2 << 20) break
-      await new Promise((r) => setTimeout(r, 100))
+      if (temp && statSync(join(target, temp)).size > 1 << 20) break
+      await new Promise((r) => setTimeout(r, 50))
     }
+    assert.ok(!exited, 'the restore finished before it could be interrupted')
     process.kill(-restoring.pid!, 'SIGKILL')
-    await new Promise((r) => restoring.once('exit', r))
+    await exit
     alice.writeConfig({})
     assert.ok(existsSync(join(target, 'docs/letter.txt')) && !existsSync(join(target, 'zzz-big.bin')), 'killed midway')
     const resumed = await alice.famlab(['restore', '--from', 'bob', '--to', target])
