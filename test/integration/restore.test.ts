@@ -11,8 +11,6 @@ const at = (hours: number) => new Date(Date.UTC(2026, 10, 23, 10) + hours * 3600
 const snapAt = (hours: number) => at(hours).replace(/:/g, '')
 const replicasOn = (holder: Node, origin: string) =>
   existsSync(join(holder.root, 'replicas', origin)) ? readdirSync(join(holder.root, 'replicas', origin)).filter((n) => !n.startsWith('.')).sort() : []
-// Re-enrollment under the same name (the membership issue); a plain invite where it is not yet there.
-const REENROLL = ['invite']
 const status = (node: Node) => JSON.parse(readFileSync(join(node.state, 'status.json'), 'utf8'))
 
 describe('getting data back', () => {
@@ -200,7 +198,7 @@ describe('getting data back', () => {
     assert.equal(init.code, 0, init.stderr)
 
     // The admin re-joins alice under her name through an invite from bob
-    const invite = await bob.famlab(REENROLL)
+    const invite = await bob.famlab(['invite', '--reenroll', 'alice'])
     assert.equal(invite.code, 0, invite.stderr)
     const joined = await alice.famlab(['add-peer', invite.stdout.trim().split('\n').at(-1)!])
     assert.equal(joined.code, 0, joined.stderr)
