@@ -105,7 +105,7 @@ async function serveJoin(ctx: Context, inviteId: string): Promise<number> {
 
 /** famlab's own requests and how many words each has, exactly. */
 const WORD_COUNTS: Record<string, number> = {
-  'famlab status': 2, 'famlab finalize': 3, 'famlab peers': 2, 'famlab peers-update': 2,
+  'famlab status': 2, 'famlab list': 2, 'famlab finalize': 3, 'famlab peers': 2, 'famlab peers-update': 2,
 }
 
 /** Routes one request from a member; returns the exit code ssh hands back to the caller. */
