@@ -108,7 +108,16 @@ describe('getting data back', () => {
       await new Promise((r) => setTimeout(r, 50))
     }
     assert.ok(!exited, 'the restore finished before it could be interrupted')
+    // zx starts rsync in a process group of its own: a power cut takes both.
+    const receivers = (await runChecked(['ps', '-eo', 'pid=,args='])).split('\n').filter((l) => l.includes(target) && l.includes('rsync'))
     process.kill(-restoring.pid!, 'SIGKILL')
+    for (const line of receivers) {
+      try {
+        process.kill(Number(line.trim().split(/\s+/)[0]), 'SIGKILL')
+      } catch {
+        // already gone with its group
+      }
+    }
     await exit
     alice.writeConfig({})
     assert.ok(existsSync(join(target, 'docs/letter.txt')) && !existsSync(join(target, 'zzz-big.bin')), 'killed midway')
