@@ -51,7 +51,9 @@ test-integration: deps node-deps
 test-faults: deps node-deps
 	$(NODE_TEST) test/faults/*.test.ts
 
+# The fault suite runs here too, with 3 random kills instead of test-faults' 10.
 test: deps node-deps check test-unit test-integration
+	FAMLAB_FAULT_KILLS=3 $(NODE_TEST) test/faults/*.test.ts
 
 # famlab against bare rsync on a real family; BENCH_ARGS='--files 150000' for the reference size.
 bench: deps node-deps
