@@ -229,16 +229,24 @@ describe('fault injection: a receiving disk that fills up', () => {
   after(() => family?.cleanup())
 
   it('leaves no complete replica and recovers once the data fits', async () => {
-    family = await createFamily(['alice', 'tiny'], { imageSizes: { tiny: '300M' } })
+    family = await createFamily(['alice', 'tiny'], { imageSizes: { tiny: '400M' } })
     const [alice, tiny] = family.nodes
     const witness = new Witness(family)
     await writeRichTree(join(alice.root, 'local'), 'alice')
     assert.equal((await alice.famlab(['backup'], { env: nextNow() })).code, 0)
-    await runChecked(['dd', 'if=/dev/urandom', `of=${join(alice.root, 'local/too-big.bin')}`, 'bs=1M', 'count=400', 'status=none'])
-    const full = await alice.famlab(['backup'], { env: nextNow() })
+    // The data fits when the transfer starts (famlab checks for room first); then the disk fills.
+    await writePayload(alice, 120)
+    alice.writeConfig({ replication: { bwlimit_kbps: 10000 } })
+    const backup = alice.famlab(['backup'], { env: nextNow() })
+    await untilReceiving(tiny, 1 << 20)
+    const filler = join(tiny.root, 'filler.bin')
+    await run(['dd', 'if=/dev/zero', `of=${filler}`, 'bs=1M', 'status=none'])
+    const full = await backup
     assert.equal(full.code, 1, full.stderr)
     assert.deepEqual(await witness.check(), [])
-    await runChecked(['rm', join(alice.root, 'local/too-big.bin')])
+    await runChecked(['rm', filler])
+    // btrfs counts the space as free only once the deletion is committed.
+    await runChecked(['btrfs', 'filesystem', 'sync', tiny.root])
     const next = await alice.famlab(['backup'], { env: nextNow() })
     assert.equal(next.code, 0, next.stderr)
     assert.deepEqual(await witness.check(), [])
