@@ -1,9 +1,8 @@
 // report --prometheus FILE: node_exporter textfile metrics, written atomically (a scrape never
 // sees half a file). Text exposition format 0.0.4: HELP and TYPE once, then that metric's samples.
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs'
-import { basename, dirname, join } from 'node:path'
 import type { FamilyReport } from './family-report.ts'
 import { parseSnapshotName } from './clock.ts'
+import { writeFileAtomic } from './state.ts'
 
 type Sample = { labels: Record<string, string>; value: number }
 type Metric = { name: string; help: string; samples: Sample[] }
@@ -66,20 +65,7 @@ export function renderMetrics(report: FamilyReport): string {
   return `${lines.join('\n')}\n`
 }
 
-/** Write-then-rename in the same directory; node_exporter only reads `*.prom`, so the temp is invisible. */
+/** node_exporter only reads `*.prom`, so the temp file beside it is invisible. */
 export function writeTextfile(file: string, text: string): void {
-  const temp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`)
-  try {
-    const fd = openSync(temp, 'w', 0o644)
-    try {
-      writeSync(fd, text)
-      fsyncSync(fd)
-    } finally {
-      closeSync(fd)
-    }
-    renameSync(temp, file)
-  } catch (err) {
-    rmSync(temp, { force: true })
-    throw err
-  }
+  writeFileAtomic(file, text, 0o644)
 }

@@ -1,14 +1,14 @@
 // The recovery kit: what a reinstalled node needs to take its place in the family again without
 // a new invite — its own key (which every member still authorizes), the member list with the
 // pinned host keys, its config and its bare targets. One YAML file, 0600, instructions on top.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
-import { basename, dirname, join } from 'node:path'
+import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import YAML from 'yaml'
 import type { Context } from './context.ts'
 import { UsageError } from './exit.ts'
 import { keyOnly } from './keys.ts'
 import { membershipProblem, normalizeMembership, type Membership } from './members.ts'
-import { readStateFile } from './state.ts'
+import { readStateFile, writeFileAtomic } from './state.ts'
 import { loadTargets, targetProblem, type Target } from './targets.ts'
 
 export const KIT_FORMAT = 'famlab-recovery-kit/1'
@@ -63,15 +63,7 @@ export function kitText(kit: RecoveryKit): string {
 
 /** Written beside its final name and renamed, 0600 from the first byte. */
 export function writeKit(file: string, text: string): void {
-  const temp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`)
-  const fd = openSync(temp, 'w', 0o600)
-  try {
-    writeSync(fd, text)
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  renameSync(temp, file)
+  writeFileAtomic(file, text, 0o600)
 }
 
 export function readKit(file: string): RecoveryKit {

@@ -1,5 +1,5 @@
 // Files under the state directory: written atomically, 0600, owned by ssh.user (serve runs as that user).
-import { chownSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs'
+import { chownSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs'
 import { spawnSync } from 'node:child_process'
 import { dirname, join, basename } from 'node:path'
 import type { Config } from './config.ts'
@@ -26,19 +26,31 @@ export function ensureStateDir(config: Config, dir: string): void {
   chownToServiceUser(config, dir)
 }
 
-/** Write-then-rename, so a reader never sees half a file and a crash leaves the old one. */
+/**
+ * Write-then-rename in the file's own directory, so a reader never sees half a file and a crash
+ * leaves the old one; `beforeRename` sets what must hold from the first moment (an owner).
+ */
+export function writeFileAtomic(file: string, content: string, mode: number, beforeRename?: (temp: string) => void): void {
+  const temp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`)
+  try {
+    const fd = openSync(temp, 'w', mode)
+    try {
+      writeSync(fd, content)
+      fsyncSync(fd)
+    } finally {
+      closeSync(fd)
+    }
+    beforeRename?.(temp)
+    renameSync(temp, file)
+  } catch (err) {
+    rmSync(temp, { force: true })
+    throw err
+  }
+}
+
 export function writeStateFile(config: Config, file: string, content: string, mode = 0o600): void {
   ensureStateDir(config, dirname(file))
-  const temp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`)
-  const fd = openSync(temp, 'w', mode)
-  try {
-    writeSync(fd, content)
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  chownToServiceUser(config, temp)
-  renameSync(temp, file)
+  writeFileAtomic(file, content, mode, (temp) => chownToServiceUser(config, temp))
 }
 
 export function readStateFile(file: string): string | undefined {
