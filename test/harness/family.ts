@@ -52,7 +52,8 @@ async function publishCode(): Promise<string> {
   return code
 }
 
-async function freePort(): Promise<number> {
+/** A port nobody listens on now, on 127.0.0.1. */
+export async function freePort(): Promise<number> {
   return new Promise((ok, fail) => {
     const server = createServer()
     server.once('error', fail)

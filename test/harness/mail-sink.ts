@@ -2,9 +2,9 @@
 // /usr/sbin/sendmail (msmtp-mta) deliver to it for processes run with HOME=sink.home.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { run } from '../../lib/exec.ts'
+import { freePort } from './family.ts'
 
 export type Message = { headers: Record<string, string>; body: string; raw: string }
 
@@ -16,16 +16,6 @@ export type MailSink = {
   stop(): Promise<void>
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const server = createServer()
-    server.once('error', fail)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => ok(port))
-    })
-  })
-}
 
 export function parseMessage(raw: string): Message {
   const [head, ...rest] = raw.replace(/\r\n/g, '\n').split('\n\n')

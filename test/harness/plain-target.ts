@@ -3,9 +3,9 @@
 // It lives inside a family's base directory, so family.cleanup() stops its sshd too.
 import { spawn } from 'node:child_process'
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { run, runChecked } from '../../lib/exec.ts'
+import { freePort } from './family.ts'
 
 export type PlainTarget = {
   user: string
@@ -18,16 +18,6 @@ export type PlainTarget = {
   stop(): Promise<void>
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const server = createServer()
-    server.once('error', fail)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => ok(port))
-    })
-  })
-}
 
 export async function createPlainTarget(base: string, user = 'flit-plain'): Promise<PlainTarget> {
   const dir = join(base, 'plain-target')

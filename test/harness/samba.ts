@@ -3,10 +3,9 @@
 // through FAMLAB_SMB_CONF. Its pid is in <node>/smbd.pid, so the family's teardown stops it.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { run, type Result } from '../../lib/exec.ts'
-import type { Node } from './family.ts'
+import { freePort, type Node } from './family.ts'
 
 export type Smbd = {
   conf: string
@@ -19,16 +18,6 @@ export type Smbd = {
   stop(): Promise<void>
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const server = createServer()
-    server.once('error', fail)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => ok(port))
-    })
-  })
-}
 
 /** The test-only globals: loopback, a private port, and every Samba directory inside the node's. */
 function harnessGlobals(dir: string, port: number): string {
