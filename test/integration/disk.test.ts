@@ -23,7 +23,7 @@ describe('disk prepare', () => {
     etc = join(dir, 'etc')
     await runChecked(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')])
     config = join(dir, 'famlab.yaml')
-    writeFileSync(config, YAML.stringify({ node: 'solo', root: join(dir, 'root'), state: join(dir, 'state'), ssh: { user: 'root', host_key: join(dir, 'host_key.pub') } }))
+    writeFileSync(config, YAML.stringify({ node: 'solo', root: join(dir, 'root'), state: join(dir, 'state'), ssh: { user: 'nobody', host_key: join(dir, 'host_key.pub') } }))
     await runChecked(['truncate', '-s', '300M', join(dir, 'disk.img')])
     await runChecked(['mkfs.btrfs', '-q', join(dir, 'disk.img')])
     device = (await runChecked(['losetup', '-f', '--show', join(dir, 'disk.img')])).trim()
