@@ -16,6 +16,14 @@ export type RunOptions = {
 
 export type Result = { ok: boolean; code: number; stdout: string; stderr: string }
 
+/**
+ * zx runs each command through `bash -c`. A top-level bash whose stdin is a socket (node's stdio
+ * pipes are) guesses it was started by rshd and reads /etc/bash.bashrc and ~/.bashrc: under a
+ * systemd timer, where SHLVL is unset, an admin's pyenv or conda setup then costs seconds per
+ * command and may print into its output. Bash reads them only at shell level 1.
+ */
+const NO_RC_FILES = { SHLVL: '1' }
+
 export async function run(cmd: readonly string[], options: RunOptions = {}): Promise<Result> {
   const [bin, ...args] = cmd
   const shell = $({
@@ -23,7 +31,7 @@ export async function run(cmd: readonly string[], options: RunOptions = {}): Pro
     quiet: true,
     verbose: false,
     cwd: options.cwd,
-    env: options.env ?? process.env,
+    env: { ...(options.env ?? process.env), ...NO_RC_FILES },
     input: options.input,
     timeout: options.timeoutMs,
     stdio: options.inherit ? 'inherit' : ['pipe', 'pipe', 'pipe'],
