@@ -12,7 +12,7 @@ import {
   saveMembership, withMember, type Member, type Membership,
 } from './members.ts'
 import { state } from './paths.ts'
-import { requestPeer, writeSshFiles, type PendingInvite } from './ssh.ts'
+import { requestPeer, writeSshFiles, type PeerReply, type PendingInvite } from './ssh.ts'
 import { chownToServiceUser, ensureStateDir, readJsonFile, readStateFile, writeStateFile } from './state.ts'
 
 /** A public key a config field points at; a missing or foreign file is a config error. */
@@ -215,18 +215,25 @@ export async function syncMembership(ctx: Context, peer: Member, theirs: Members
   return notes.join('; ') || undefined
 }
 
+/** A peer's `status` reply, as asked when a run agreed on the member list. */
+export type AskedPeer<T> = { peer: Member; status: PeerReply<T>; askedAt: number }
+
 /**
  * Before a run sends anything: agree on the member list with every reachable peer at once, so a
- * member that one of them knows was removed gets nothing from this run. Returns the peers left.
+ * member that one of them knows was removed gets nothing from this run. Returns the peers left,
+ * each with the status it answered, which the run goes on to use.
  */
-export async function agreeOnMembership(ctx: Context, peers: Member[]): Promise<Member[]> {
-  await Promise.all(peers.map(async (peer) => {
-    const status = await requestPeer<MembershipSummary>(ctx, peer.name, ['status'])
-    if (status.outcome !== 'ok') return
-    const note = await syncMembership(ctx, peer, status.data)
-    if (note) ctx.log.info('peers', note, peer.name)
+export async function agreeOnMembership<T extends MembershipSummary>(ctx: Context, peers: Member[]): Promise<AskedPeer<T>[]> {
+  const asked = await Promise.all(peers.map(async (peer) => {
+    const status = await requestPeer<T>(ctx, peer.name, ['status'])
+    const askedAt = Date.now()
+    if (status.outcome === 'ok') {
+      const note = await syncMembership(ctx, peer, status.data)
+      if (note) ctx.log.info('peers', note, peer.name)
+    }
+    return { peer, status, askedAt }
   }))
   const current = requireMembership(ctx.config)
   for (const gone of peers.filter((p) => !findMember(current, p.name))) ctx.log.info('peers', 'no longer a member of the family; nothing is sent to it', gone.name)
-  return peers.filter((p) => findMember(current, p.name))
+  return asked.filter(({ peer }) => findMember(current, peer.name))
 }

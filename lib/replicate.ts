@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs'
 import type { Context } from './context.ts'
 import { run } from './exec.ts'
 import { EXIT } from './exit.ts'
-import { agreeOnMembership, requireMembership, syncMembership } from './family.ts'
+import { agreeOnMembership, requireMembership, syncMembership, type AskedPeer } from './family.ts'
 import { recordStep, stopwatch, type Outcome } from './history.ts'
 import { findMember, type Member } from './members.ts'
 import { chooseMode, rsyncModeFlags } from './modes.ts'
@@ -19,12 +19,16 @@ export type PeerResult = { peer: string; result: Outcome; message: string; bytes
 /** `--checksum` (verify --repair) re-sends files whose bytes rotted in the replica linked against. */
 export type ReplicateOptions = { checksum?: boolean }
 
-async function replicateToPeer(ctx: Context, snap: string, peer: Member, bwlimitKbps: number, options: ReplicateOptions): Promise<PeerResult> {
+/** A status answered within the last minute still describes the peer; an older one is asked again. */
+const FRESH_STATUS_MS = 60_000
+
+async function replicateToPeer(ctx: Context, snap: string, asked: AskedPeer<HolderStatus>, bwlimitKbps: number, options: ReplicateOptions): Promise<PeerResult> {
   const elapsed = stopwatch()
+  const peer = asked.peer
   const done = (result: Outcome, message: string, bytes?: number): PeerResult => ({ peer: peer.name, result, message, bytes, seconds: elapsed() })
 
-  // Ask the peer what it holds of ours, and agree on the member list
-  const status = await requestPeer<HolderStatus>(ctx, peer.name, ['status'])
+  // What the peer holds of ours, and the member list agreed again if ours changed meanwhile
+  const status = Date.now() - asked.askedAt < FRESH_STATUS_MS ? asked.status : await requestPeer<HolderStatus>(ctx, peer.name, ['status'])
   if (status.outcome !== 'ok') return done(status.outcome, status.message)
   const membershipNote = await syncMembership(ctx, peer, status.data)
   if (membershipNote) ctx.log.info('replicate', membershipNote, peer.name)
@@ -69,14 +73,14 @@ async function replicateToPeer(ctx: Context, snap: string, peer: Member, bwlimit
  * with its own progress.
  */
 export async function replicateSnapshot(ctx: Context, snap: string, everyPeer: Member[], options: ReplicateOptions = {}): Promise<PeerResult[]> {
-  const peers = await agreeOnMembership(ctx, everyPeer)
+  const peers = await agreeOnMembership<HolderStatus>(ctx, everyPeer)
   const concurrent = ctx.interactive ? 1 : peers.length
   const bwlimitKbps = Math.ceil(ctx.config.replication.bwlimit_kbps / Math.max(concurrent, 1))
-  const replicateOne = async (peer: Member): Promise<PeerResult> => {
-    const outcome = await replicateToPeer(ctx, snap, peer, bwlimitKbps, options)
+  const replicateOne = async (asked: AskedPeer<HolderStatus>): Promise<PeerResult> => {
+    const outcome = await replicateToPeer(ctx, snap, asked, bwlimitKbps, options)
     recordStep(ctx, { step: 'replicate', snapshot: snap, ...outcome })
     const say = outcome.result === 'ok' || outcome.result === 'up-to-date' ? ctx.log.info : ctx.log.warn
-    say('replicate', `${outcome.result}: ${outcome.message}${outcome.bytes !== undefined ? ` (${outcome.bytes} bytes sent)` : ''}`, peer.name)
+    say('replicate', `${outcome.result}: ${outcome.message}${outcome.bytes !== undefined ? ` (${outcome.bytes} bytes sent)` : ''}`, asked.peer.name)
     return outcome
   }
   if (concurrent > 1) return Promise.all(peers.map(replicateOne))
