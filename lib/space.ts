@@ -93,6 +93,14 @@ export function estimateTransferBytes(snapshotDir: string, basisDir: string | un
   return total
 }
 
+/** Snapshots are read-only, so one walk per pair serves every peer of a run. */
+const estimates = new Map<string, number>()
+function cachedEstimate(snapshotDir: string, basisDir: string | undefined): number {
+  const key = `${snapshotDir}\0${basisDir ?? ''}`
+  if (!estimates.has(key)) estimates.set(key, estimateTransferBytes(snapshotDir, basisDir))
+  return estimates.get(key)!
+}
+
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`
 
 /** Why `snap` does not fit on a holder (a storage_full alert), or undefined when it does. */
@@ -102,7 +110,7 @@ export function roomProblem(config: Config, snap: string, holder: HolderStatus):
   const paths = storage(config)
   // The holder links against its newest complete replica of us; if we still have that snapshot, so can the estimate.
   const basis = [...holder.replicas].reverse().find((name) => existsSync(paths.snapshot(name)))
-  const needed = estimateTransferBytes(paths.snapshot(snap), basis && paths.snapshot(basis))
+  const needed = cachedEstimate(paths.snapshot(snap), basis && paths.snapshot(basis))
   if (needed <= space.room_bytes) return undefined
   return `storage_full: ${snap} needs about ${mib(needed)}, ${holder.node} has ${mib(space.room_bytes)} left for the family ` +
     `(offers ${mib(space.offered_bytes)}, replicas use ${mib(space.used_bytes)}, ${mib(space.free_bytes)} free on disk); nothing was sent`
