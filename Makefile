@@ -87,9 +87,10 @@ install: node-deps
 	@# Debian security updates, unattended (Debian's default origins: the security archive only).
 	@if [ "$(UNATTENDED_UPGRADES)" != no ]; then \
 	  [ -n "$(DESTDIR)" ] || dpkg-query -W -f='$${Status}\n' unattended-upgrades 2>/dev/null | grep -q '^install ok installed' || \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends unattended-upgrades; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends unattended-upgrades || exit 1; \
 	  install -d $(DESTDIR)/etc/apt/apt.conf.d; \
 	  printf 'APT::Periodic::Update-Package-Lists "1";\nAPT::Periodic::Unattended-Upgrade "1";\n' > $(DESTDIR)/etc/apt/apt.conf.d/20auto-upgrades; \
+	  if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl enable --now apt-daily.timer apt-daily-upgrade.timer; fi; \
 	  echo "unattended-upgrades: Debian security updates on (opt out: make install UNATTENDED_UPGRADES=no)"; \
 	fi
 	@$(MAKE) --no-print-directory install-samba

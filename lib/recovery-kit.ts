@@ -52,7 +52,7 @@ To bring ${kit.node} back after a new disk or a reinstall:
   2. famlab rejoin --kit THIS-FILE
      (writes ${kit.config_file} from the kit if it is missing, installs the node key,
      rejoins the family — no invite needed — and tells every member the new host key)
-  3. famlab restore --from PEER --to DIR   (any of: ${kit.membership.members.filter((m) => m.name !== kit.node).map((m) => m.name).join(', ') || 'no peers yet'})
+  3. famlab restore --from PEER --to DIR   (any of: ${[...kit.membership.members.filter((m) => m.name !== kit.node).map((m) => m.name), ...kit.targets.map((t) => t.name)].join(', ') || 'no peers yet'})
 `
 }
 

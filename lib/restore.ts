@@ -15,6 +15,8 @@ import type { ReplicaEntry } from './sizes.ts'
 import { SOURCES_DIR } from './sources.ts'
 import { hostAlias, requestPeer, sshCommand, type PeerReply } from './ssh.ts'
 import { readJsonFile, writeStateFile } from './state.ts'
+import { targetHolderStatus, targetPullSource, targetReplicaList } from './target-status.ts'
+import { findTarget } from './targets.ts'
 
 /** Whose replicas we read, and the ssh command that authenticates as that origin. */
 export type Reader = { origin: string; ssh: string[] }
@@ -34,11 +36,16 @@ export function readerFor(ctx: Context, origin: string | undefined, identity: st
   return { origin: who, ssh: identity === undefined ? sshCommand(ctx.config) : [...sshCommand(ctx.config), '-i', identity] }
 }
 
-export const holderStatusFor = (ctx: Context, reader: Reader, peer: string): Promise<PeerReply<HolderStatus>> =>
-  requestPeer<HolderStatus>(ctx, peer, ['status'], undefined, reader.ssh)
+// A bare target (famlab add-target) answers the same questions through plain ssh commands.
+export function holderStatusFor(ctx: Context, reader: Reader, peer: string): Promise<PeerReply<HolderStatus>> {
+  const target = findTarget(ctx.config, peer)
+  return target ? targetHolderStatus(ctx, target) : requestPeer<HolderStatus>(ctx, peer, ['status'], undefined, reader.ssh)
+}
 
-export const replicaListFor = (ctx: Context, reader: Reader, peer: string): Promise<PeerReply<ReplicaEntry[]>> =>
-  requestPeer<ReplicaEntry[]>(ctx, peer, ['list'], undefined, reader.ssh)
+export function replicaListFor(ctx: Context, reader: Reader, peer: string): Promise<PeerReply<ReplicaEntry[]>> {
+  const target = findTarget(ctx.config, peer)
+  return target ? targetReplicaList(ctx, target) : requestPeer<ReplicaEntry[]>(ctx, peer, ['list'], undefined, reader.ssh)
+}
 
 export type RestoreJob = {
   peer: string
@@ -71,12 +78,14 @@ export async function pullSnapshot(ctx: Context, reader: Reader, job: RestoreJob
   const strays = job.force ? [] : ['--delete']
   // local/ gets back local/'s part of a snapshot; the sources come back by --path sources/NAME.
   const sources = job.target === storage(ctx.config).local && job.path === undefined ? [`--exclude=/${SOURCES_DIR}/`] : []
-  const command = pullCommand(hostAlias(job.peer), `${job.snapshot}/`, `${job.target}/`, {
-    ssh: reader.ssh,
+  const target = findTarget(ctx.config, job.peer)
+  const from = target ? targetPullSource(ctx, target, job.snapshot) : { remote: hostAlias(job.peer), path: `${job.snapshot}/`, ssh: reader.ssh, extra: [] }
+  const command = pullCommand(from.remote, from.path, `${job.target}/`, {
+    ssh: from.ssh,
     bwlimitKbps: ctx.config.replication.bwlimit_kbps,
     timeoutS: ctx.config.replication.timeout_s,
     progress: ctx.interactive,
-    extra: [`--partial-dir=${PARTIAL_DIR}`, ...byName, ...strays, ...sources],
+    extra: [`--partial-dir=${PARTIAL_DIR}`, ...from.extra, ...byName, ...strays, ...sources],
   })
   const transfer = await run(command, {
     input: job.path === undefined ? '' : `${job.path}\0`,

@@ -19,12 +19,9 @@ type Remote = { ok: true; stdout: string } | { ok: false; outcome: Outcome; mess
  * Runs one sh command line in this node's directory on the target. Every word in it is a
  * validated path or snapshot name (see targetProblem), so nothing needs quoting.
  */
-export async function runOnTarget(ctx: Context, target: Target, script: string): Promise<Remote> {
+export async function runOnTarget(ctx: Context, target: Target, script: string, timeoutMs = Math.min(ctx.config.replication.timeout_s, 600) * 1000): Promise<Remote> {
   const dir = targetDir(ctx.config, target)
-  const result = await run([...targetSsh(ctx.config), targetAlias(target.name), `mkdir -p ${dir} && cd ${dir} && { ${script}; }`], {
-    input: '',
-    timeoutMs: Math.min(ctx.config.replication.timeout_s, 600) * 1000,
-  })
+  const result = await run([...targetSsh(ctx.config), targetAlias(target.name), `mkdir -p ${dir} && cd ${dir} && { ${script}; }`], { input: '', timeoutMs })
   if (result.ok) return { ok: true, stdout: result.stdout }
   const outcome = classifySshFailure(result.code, result.stderr)
   return { ok: false, outcome: outcome === 'refused' || result.code === 255 ? outcome : 'failed', message: lastLine(result.stderr) || `exit ${result.code}` }

@@ -12,6 +12,7 @@ import { buildReport, gatherFacts } from '../lib/family-report.ts'
 import { sendMail } from '../lib/mail.ts'
 import { renderMetrics, writeTextfile } from '../lib/prometheus.ts'
 import { renderReport } from '../lib/report-text.ts'
+import { addTargets, renderTargetMetrics, renderTargets } from '../lib/target-report.ts'
 
 const usage = `
 famlab report [--json] [--mail] [--prometheus FILE] [--config FILE]
@@ -24,7 +25,9 @@ origin's replicas use and whether they fit the family share (capacity.local_frac
 then the family agreement (family.copies: where each node's copies go, its allowance and
 use; this node's status questions answered); then the alerts: peer_offline, backup_stale,
 storage_full, backup_failed, integrity, recovery_needed, replication_factor,
-storage_forecast, disk_errors (thresholds in the config's alerts: section).
+storage_forecast, disk_errors (thresholds in the config's alerts: section). Bare targets
+(famlab add-target) are probed too: the newest copy of this node there, its size and the
+target's disk, with peer_offline, backup_stale and storage_full named after the target.
 
 Options:
   --json              the report as JSON (stable; fields are only ever added; see README)
@@ -43,8 +46,8 @@ export async function main(argv: string[]): Promise<number> {
     // Gather: this node, every peer's status, what the silent ones said last
     const previous = readAlertState(ctx.config)
     const health = buildReport(await gatherFacts(ctx), ctx.config.alerts, previous)
-    const report = await addAgreement(ctx, health, requireMembership(ctx.config), previous)
-    process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report) + renderAgreement(report))
+    const report = await addTargets(ctx, await addAgreement(ctx, health, requireMembership(ctx.config), previous), previous)
+    process.stdout.write(args.json ? `${JSON.stringify(report, null, 2)}\n` : renderReport(report) + renderTargets(report) + renderAgreement(report))
 
     // Mail: one per new alert, a reminder a day while it stays; unsent ones are tried again next time
     const mailed = new Set<string>()
@@ -58,7 +61,7 @@ export async function main(argv: string[]): Promise<number> {
     // Metrics for node_exporter's textfile collector
     if (args.prometheus) {
       try {
-        writeTextfile(args.prometheus, renderMetrics(report) + renderAgreementMetrics(report.agreement))
+        writeTextfile(args.prometheus, renderMetrics(report) + renderAgreementMetrics(report.agreement) + renderTargetMetrics(report))
       } catch (err) {
         ctx.log.warn('report', `could not write ${args.prometheus}: ${(err as Error).message}`)
         return EXIT.failed

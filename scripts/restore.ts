@@ -16,6 +16,7 @@ import { holderStatusFor, pullSnapshot, readerFor, replicaListFor, unfinishedJob
 import { humanBytes } from '../lib/sizes.ts'
 import { normalizeSubpath } from '../lib/subpath.ts'
 import { isSnapshotName } from '../lib/clock.ts'
+import { findTarget, loadTargets } from '../lib/targets.ts'
 
 const usage = `
 famlab restore --from PEER [--origin NODE] [--snapshot NAME] [--path SUBPATH] --to DIR [--force]
@@ -25,7 +26,8 @@ Brings a snapshot back from a peer's replicas with owners, modes, ACLs, xattrs, 
 symlinks and sparse files as they were. Run it as root so owners come back.
 
 Options:
-  --from PEER       the member holding the replicas (--list: all members when omitted)
+  --from PEER       the member or bare target (add-target) holding the replicas
+                    (--list: all of them when omitted)
   --origin NODE     whose data (default: this node). Needs that node's own key: --identity FILE
   --identity FILE   the private key of --origin (e.g. from its sealed spare copy)
   --snapshot NAME   e.g. 2026-11-23T101500Z (default: the newest the peer holds)
@@ -51,7 +53,8 @@ const SPEC = {
 }
 
 async function list(ctx: Context, args: Args, reader: Reader): Promise<number> {
-  const peers = args.from ? [args.from] : peersOf(requireMembership(ctx.config), ctx.config.node).map((m) => m.name)
+  const targets = reader.origin === ctx.config.node ? loadTargets(ctx.config).map((t) => t.name) : []
+  const peers = args.from ? [args.from] : [...peersOf(requireMembership(ctx.config), ctx.config.node).map((m) => m.name), ...targets]
   const listing: Record<string, unknown> = {}
   let failed = false
   for (const peer of peers) {
@@ -109,9 +112,11 @@ async function restore(ctx: Context, args: Args, reader: Reader): Promise<number
 
 export async function main(argv: string[]): Promise<number> {
   return runCommand(argv, SPEC, async (ctx, args) => {
-    if (args.from !== undefined && (!findMember(requireMembership(ctx.config), args.from) || args.from === ctx.config.node)) {
-      throw new UsageError(`--from: "${args.from}" is not a peer of this node`, 'See famlab peers.')
+    const target = args.from === undefined ? undefined : findTarget(ctx.config, args.from)
+    if (args.from !== undefined && !target && (!findMember(requireMembership(ctx.config), args.from) || args.from === ctx.config.node)) {
+      throw new UsageError(`--from: "${args.from}" is not a peer or bare target of this node`, 'See famlab peers.')
     }
+    if (target && args.origin !== undefined && args.origin !== ctx.config.node) throw new UsageError(`--origin: bare target ${target.name} holds only ${ctx.config.node}'s snapshots`)
     if (args.snapshot !== undefined && !isSnapshotName(args.snapshot)) throw new UsageError(`--snapshot: "${args.snapshot}" is not a snapshot name like 2026-11-23T101500Z`)
     const reader = readerFor(ctx, args.origin, args.identity)
     if (args.list) return list(ctx, args, reader)

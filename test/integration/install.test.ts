@@ -11,6 +11,7 @@ const UNITS = ['famlab-backup.service', 'famlab-backup.timer', 'famlab-report.se
 // A template is verified through an instance, the one OnFailure= starts.
 const VERIFIED = [...UNITS.filter((u) => !u.includes('@')), 'famlab-notify@famlab-backup.service.service']
 
+const AUTO_UPGRADES = 'etc/apt/apt.conf.d/20auto-upgrades'
 const make = (args: string[]) => run(['make', '--no-print-directory', ...args], { cwd: REPO, timeoutMs: 600_000 })
 
 /** systemd-analyze exits 0 on warnings: anything it prints is a failure. */
@@ -35,11 +36,17 @@ describe('make install', () => {
     assert.ok(existsSync(join(dest, 'opt/famlab/etc/cron.d/famlab')))
     for (const unit of UNITS) assert.ok(existsSync(join(dest, 'etc/systemd/system', unit)), unit)
     assert.equal(readFileSync(join(dest, 'etc/famlab/famlab.yaml'), 'utf8'), readFileSync(join(REPO, 'etc/famlab.yaml.example'), 'utf8'))
+    assert.equal(readFileSync(join(dest, AUTO_UPGRADES), 'utf8'), 'APT::Periodic::Update-Package-Lists "1";\nAPT::Periodic::Unattended-Upgrade "1";\n')
+    assert.match(install.stdout, /unattended-upgrades: Debian security updates on \(opt out: make install UNATTENDED_UPGRADES=no\)/)
 
+    // The second install opts out of unattended upgrades: nothing is written for them
     writeFileSync(join(dest, 'etc/famlab/famlab.yaml'), 'node: mine\nroot: /srv/famlab\n')
-    const again = await make(['install', `DESTDIR=${dest}`])
+    rmSync(join(dest, AUTO_UPGRADES))
+    const again = await make(['install', `DESTDIR=${dest}`, 'UNATTENDED_UPGRADES=no'])
     assert.equal(again.code, 0, again.stderr)
     assert.match(again.stdout, /keeping .*famlab\.yaml/)
+    assert.ok(!existsSync(join(dest, AUTO_UPGRADES)))
+    assert.doesNotMatch(again.stdout, /unattended-upgrades/)
     assert.equal(readFileSync(join(dest, 'etc/famlab/famlab.yaml'), 'utf8'), 'node: mine\nroot: /srv/famlab\n')
 
     // systemd's own units, so that dependencies (sysinit.target, timers.target) resolve in the staged root
@@ -62,6 +69,7 @@ describe('make install', () => {
     // make install also writes smb.conf (keeping the machine's own aside) and the Avahi service: put them back after
     const samba = ['/etc/samba/smb.conf', '/etc/avahi/services/famlab.service'].map((file) => ({ file, before: existsSync(file) ? readFileSync(file) : undefined }))
     const sambaAsideExisted = existsSync('/etc/samba/smb.conf.before-famlab')
+    const autoUpgrades = existsSync(`/${AUTO_UPGRADES}`) ? readFileSync(`/${AUTO_UPGRADES}`) : undefined
     try {
       const install = await make(['install'])
       assert.equal(install.code, 0, install.stderr)
@@ -71,6 +79,9 @@ describe('make install', () => {
       assert.ok((await run(['getent', 'passwd', 'famlab'])).ok)
       assert.ok(existsSync('/etc/famlab/famlab.yaml'))
       await verifyUnits()
+      const upgrades = await run(['dpkg-query', '-W', '-f=${Status}', 'unattended-upgrades'])
+      assert.equal(upgrades.stdout, 'install ok installed', 'make install installs unattended-upgrades')
+      assert.match(readFileSync(`/${AUTO_UPGRADES}`, 'utf8'), /^APT::Periodic::Unattended-Upgrade "1";$/m)
     } finally {
       const uninstall = await make(['uninstall'])
       assert.equal(uninstall.code, 0, uninstall.stderr)
@@ -80,6 +91,8 @@ describe('make install', () => {
         else rmSync(file, { force: true })
       }
       if (!sambaAsideExisted) rmSync('/etc/samba/smb.conf.before-famlab', { force: true })
+      if (autoUpgrades) writeFileSync(`/${AUTO_UPGRADES}`, autoUpgrades)
+      else rmSync(`/${AUTO_UPGRADES}`, { force: true })
     }
     assert.ok(!existsSync('/opt/famlab') && !existsSync('/etc/systemd/system/famlab-backup.service'))
   })

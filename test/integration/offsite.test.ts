@@ -108,6 +108,72 @@ describe('beyond the family LAN', () => {
     assert.deepEqual(list(onTarget()), [snapAt(1), snapAt(2)])
     alice.writeConfig({})
   })
+
+  it('report covers it like a peer: newest copy, size, disk; offline and stale alerts name it', async () => {
+    const metrics = join(family.base, 'alice.prom')
+    const report = await alice.famlab(['report', '--json', '--prometheus', metrics], { env: { FAMLAB_NOW: at(3) } })
+    assert.ok(report.code === 0 || report.code === 1, report.stderr)
+    const json = JSON.parse(report.stdout)
+    const [vpsReport] = json.targets
+    assert.equal(json.targets.length, 1)
+    assert.equal(vpsReport.name, 'vps')
+    assert.equal(vpsReport.reachable, true)
+    assert.equal(vpsReport.newest, snapAt(2))
+    assert.equal(vpsReport.count, 2)
+    assert.equal(vpsReport.age_hours, 1)
+    const apparent = Number((await run(['bash', '-c', `find ${onTarget(snapAt(2))} ! -type d -printf '%s\\n' | awk '{b+=$1} END {print b}'`])).stdout)
+    assert.equal(vpsReport.newest_bytes, apparent)
+    assert.ok(vpsReport.total_bytes > 0 && vpsReport.free_bytes > 0 && vpsReport.free_bytes <= vpsReport.total_bytes)
+    assert.deepEqual(json.alerts.filter((a: { node: string; kind: string }) => a.node === 'vps' && a.kind !== 'storage_full'), [])
+    const prom = readFileSync(metrics, 'utf8')
+    assert.match(prom, /^famlab_target_up\{target="vps",origin="alice"\} 1$/m)
+    assert.match(prom, new RegExp(`^famlab_target_newest_copy_timestamp_seconds\\{target="vps",origin="alice"\\} ${Date.parse(at(2)) / 1000}$`, 'm'))
+    const promtool = await run(['promtool', 'check', 'metrics'], { input: prom })
+    assert.equal(promtool.code, 0, promtool.stdout + promtool.stderr)
+    const human = await alice.famlab(['report'], { env: { FAMLAB_NOW: at(3) } })
+    assert.match(human.stdout, new RegExp(`^vps +yes +${snapAt(2)} \\(1h\\) +2 `, 'm'))
+
+    await vps.stop()
+    try {
+      const down = await alice.famlab(['report', '--json'], { env: { FAMLAB_NOW: at(40) } })
+      assert.equal(down.code, 1, down.stderr)
+      const later = JSON.parse(down.stdout)
+      assert.equal(later.targets[0].reachable, false)
+      assert.equal(later.targets[0].last_seen, at(3).replace('Z', '.000Z'))
+      assert.equal(later.targets[0].newest, snapAt(2), 'what it said last')
+      const kinds = later.alerts.filter((a: { node: string; kind: string }) => a.node === 'vps' && a.kind !== 'storage_full').map((a: { kind: string }) => a.kind).sort()
+      assert.deepEqual(kinds, ['backup_stale', 'peer_offline'])
+    } finally {
+      await vps.start()
+    }
+  })
+
+  it('restore lists its snapshots and brings back the newest, a chosen one, or one path, over its plain account', async () => {
+    const listed = await alice.famlab(['restore', '--list', '--json'])
+    assert.equal(listed.code, 0, listed.stderr)
+    const holds = JSON.parse(listed.stdout).peers.vps
+    assert.deepEqual(holds.map((r: { name: string }) => r.name), [snapAt(1), snapAt(2)])
+    assert.ok(holds.every((r: { bytes: number; files: number }) => r.bytes > 200 * 16 * 1024 && r.files > 200))
+    const human = await alice.famlab(['restore', '--list', '--from', 'vps'])
+    assert.match(human.stdout, /^vps holds 2 snapshots of alice$/m)
+
+    const newest = join(family.base, 'restored-from-vps')
+    const full = await alice.famlab(['restore', '--from', 'vps', '--to', newest])
+    assert.equal(full.code, 0, full.stderr)
+    assert.deepEqual(await treeDifferences(join(alice.root, 'snapshots', snapAt(2)), newest), [])
+
+    const chosen = join(family.base, 'restored-from-vps-older')
+    const older = await alice.famlab(['restore', '--from', 'vps', '--snapshot', snapAt(1), '--path', 'docs', '--to', chosen])
+    assert.equal(older.code, 0, older.stderr)
+    assert.deepEqual(list(chosen), ['docs'])
+    assert.deepEqual(await treeDifferences(join(alice.root, 'snapshots', snapAt(1), 'docs'), join(chosen, 'docs')), [])
+
+    const missing = await alice.famlab(['restore', '--from', 'vps', '--snapshot', snapAt(0), '--to', join(family.base, 'nothing')])
+    assert.equal(missing.code, 1)
+    assert.match(missing.stderr, /holds no snapshot/)
+    const otherOrigin = await alice.famlab(['restore', '--list', '--from', 'vps', '--origin', 'bob'])
+    assert.equal(otherOrigin.code, 2)
+  })
 })
 
   describe('seeding a peer from a carried disk', () => {
@@ -191,7 +257,8 @@ describe('beyond the family LAN', () => {
       assert.equal(backup.code, 0, backup.stderr)
       assert.ok(list(join(bob.root, 'replicas/alice')).includes(snapAt(5)))
       const restored = join(family.base, 'bob-restored')
-      assert.equal((await pullReplica(bob, alice, `${snapAt(0)}/`, restored)).code, 0)
+      const restore = await bob.famlab(['restore', '--from', 'alice', '--snapshot', snapAt(0), '--to', restored])
+      assert.equal(restore.code, 0, restore.stderr)
       assert.deepEqual(await treeDifferences(join(family.base, 'carried-disk', `famlab-seed-bob-${snapAt(0)}`, 'tree'), restored), [])
     })
   })
