@@ -108,6 +108,10 @@ export function roomProblem(config: Config, snap: string, holder: HolderStatus):
   const space = holder.space
   if (!space) return undefined
   const paths = storage(config)
+  // A snapshot cannot need more than its whole filesystem uses (reflinked and compressed files
+  // aside), so a holder with that much room is told yes without walking the tree.
+  const disk = readDisk(paths.snapshot(snap))
+  if (disk && disk.total_bytes - disk.free_bytes <= space.room_bytes) return undefined
   // The holder links against its newest complete replica of us; if we still have that snapshot, so can the estimate.
   const basis = [...holder.replicas].reverse().find((name) => existsSync(paths.snapshot(name)))
   const needed = cachedEstimate(paths.snapshot(snap), basis && paths.snapshot(basis))
