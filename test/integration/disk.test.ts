@@ -1,8 +1,9 @@
 // disk prepare on a real loop device. LUKS formatting works without device-mapper; opening the
 // device (and so btrfs, mount and init inside it) needs dm_mod, which some kernels lack: then
-// the command must fail cleanly after writing a disk and entries that are ready.
+// the command must fail cleanly after writing a disk and entries that are ready, and a run after
+// the open (a second loop device standing in for the mapping) must finish btrfs, mount and layout.
 import assert from 'node:assert/strict'
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
@@ -13,6 +14,7 @@ const FAMLAB = resolve(fileURLToPath(new URL('../../bin/famlab', import.meta.url
 
 describe('disk prepare', () => {
   let dir: string, device: string, config: string, etc: string
+  let standIn: string | undefined
   const name = `famlab-it${process.pid}`
   const famlab = (args: string[]) => run([FAMLAB, ...args], { env: { ...process.env, FAMLAB_CONFIG: config } })
   const prepare = (...extra: string[]) => famlab(['disk', 'prepare', device, '--name', name, '--etc', etc, '--iter-time', '10', ...extra])
@@ -27,10 +29,15 @@ describe('disk prepare', () => {
     await runChecked(['truncate', '-s', '300M', join(dir, 'disk.img')])
     await runChecked(['mkfs.btrfs', '-q', join(dir, 'disk.img')])
     device = (await runChecked(['losetup', '-f', '--show', join(dir, 'disk.img')])).trim()
+    await runChecked(['truncate', '-s', '200M', join(dir, 'inner.img')])
   })
   after(async () => {
     await run(['umount', join(dir, 'root')])
     await run(['cryptsetup', 'close', name])
+    if (standIn) {
+      rmSync(`/dev/mapper/${name}`, { force: true })
+      await run(['losetup', '-d', standIn])
+    }
     if (device) await run(['losetup', '-d', device])
     await run(['rm', '-rf', dir])
   })
@@ -74,6 +81,17 @@ describe('disk prepare', () => {
       assert.match(again.stderr, /cannot open/)
       assert.equal((await runChecked(['cryptsetup', 'luksUUID', device])).trim(), uuid)
       assert.doesNotMatch(again.stdout, /passphrase/)
+
+      // What follows the open, on a stand-in: a second loop device where the opened mapping would be
+      standIn = (await runChecked(['losetup', '-f', '--show', join(dir, 'inner.img')], { input: '' })).trim()
+      symlinkSync(standIn, `/dev/mapper/${name}`)
+      const finished = await prepare()
+      assert.equal(finished.code, 0, finished.stderr)
+      assert.equal((await run(['findmnt', '-n', '-o', 'FSTYPE', join(dir, 'root')])).stdout.trim(), 'btrfs')
+      assert.equal((await run(['btrfs', 'subvolume', 'show', join(dir, 'root/local')])).code, 0, 'local/ is a subvolume')
+      for (const sub of ['snapshots', 'replicas']) assert.ok(existsSync(join(dir, 'root', sub)), sub)
+      assert.equal((await runChecked(['blkid', '-p', '-s', 'LABEL', '-o', 'value', standIn])).trim(), `famlab-${name}`)
+      assert.equal((await runChecked(['cryptsetup', 'luksUUID', device])).trim(), uuid, 'the LUKS disk was not formatted again')
     }
   })
 })
