@@ -70,7 +70,7 @@ describe('beyond the family LAN', () => {
     assert.equal(owner, Number((await run(['id', '-u', vps.user])).stdout.trim()), 'stored as the plain user, owner kept in xattrs')
   })
 
-  it('links unchanged files to the previous snapshot and sends about the changed bytes', async () => {
+  it('links unchanged files to the previous snapshot and sends about the changed bytes', async (t) => {
     writeFileSync(join(alice.root, 'local/many/file-00042.bin'), Buffer.alloc(16 * 1024, 7))
     const backup = await alice.famlab(['backup'], { env: { FAMLAB_NOW: at(1) } })
     assert.equal(backup.code, 0, backup.stderr)
@@ -80,6 +80,7 @@ describe('beyond the family LAN', () => {
     assert.notEqual(file(snapAt(0), 'file-00042.bin'), file(snapAt(1), 'file-00042.bin'))
     const [bytes] = sentTo(alice, 'vps', snapAt(1))
     assert.ok(bytes > 16 * 1024 && bytes < 16 * 1024 + 220 * 100 + 20_000, `sent ${bytes} bytes`)
+    t.diagnostic(`to the target: ${bytes} bytes sent for one changed 16384-byte file among 200`)
   })
 
   it('an unreachable target makes the backup partial; the peers still get it, the next run catches up', async () => {
@@ -201,7 +202,7 @@ describe('beyond the family LAN', () => {
       writeFileSync(victim, original)
     })
 
-    it('places the seed as a complete replica; the first network run sends about the changed bytes', async () => {
+    it('places the seed as a complete replica; the first network run sends about the changed bytes', async (t) => {
       const imported = await alice.famlab(['seed', 'import', '--from', carried(), '--origin', 'bob'])
       assert.equal(imported.code, 0, imported.stderr)
       assert.deepEqual(list(join(alice.root, 'replicas/bob')), [snapAt(0)])
@@ -213,6 +214,7 @@ describe('beyond the family LAN', () => {
       assert.equal(backup.code, 0, backup.stderr)
       const [bytes] = sentTo(bob, 'alice', snapAt(1))
       assert.ok(bytes > 32 * 1024 && bytes < 32 * 1024 + 200 * 100 + 20_000, `sent ${bytes} bytes after the seed`)
+      t.diagnostic(`first network run after the seed: ${bytes} bytes sent for one changed 32768-byte file among 150 (seeded tree: ${150 * 32 * 1024} bytes of photos alone)`)
       // link-dest mode hard-links the unchanged file; snapshot mode (a btrfs holder's default) reflinks it into a subvolume
       const newer = join(alice.root, 'replicas/bob', snapAt(1))
       if (statSync(newer).ino !== 256) assert.equal(statSync(seeded).ino, statSync(join(newer, 'photos/file-00007.bin')).ino)
