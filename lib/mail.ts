@@ -1,9 +1,11 @@
 // Mail to the admin through the system's /usr/sbin/sendmail (msmtp, exim, postfix all provide it).
-// A mail that cannot be sent is logged and recorded in history; it never crashes the caller.
+// A mail that cannot be sent is logged, recorded in history and queued (lib/mail-queue.ts) for the
+// next run; it never crashes the caller.
 import { hostname } from 'node:os'
 import type { Context } from './context.ts'
 import { lastLine, run } from './exec.ts'
 import { recordStep } from './history.ts'
+import { enqueueMail, flushMailQueue, mailQueueDir, subjectOf } from './mail-queue.ts'
 
 export const SENDMAIL = '/usr/sbin/sendmail'
 
@@ -34,15 +36,43 @@ export function composeMail(mail: Mail, now: Date): string {
   return `${headers.join('\r\n')}\r\n\r\n${body}${body.endsWith('\r\n') ? '' : '\r\n'}`
 }
 
-/** Sends one mail; true when sendmail accepted it. */
-export async function sendMail(ctx: Context, mail: Mail): Promise<boolean> {
-  const result = await run([SENDMAIL, '-t', '-i'], { input: composeMail(mail, ctx.clock.now()), env: ctx.env, timeoutMs: SEND_TIMEOUT_MS })
-  if (result.ok) {
+async function deliver(ctx: Context, message: string): Promise<{ ok: true } | { ok: false; why: string }> {
+  const result = await run([SENDMAIL, '-t', '-i'], { input: message, env: ctx.env, timeoutMs: SEND_TIMEOUT_MS })
+  return result.ok ? { ok: true } : { ok: false, why: lastLine(result.stderr) || lastLine(result.stdout) || `exit ${result.code}` }
+}
+
+/** Sends what earlier runs queued, oldest first; every report and notify run calls it. */
+export async function sendQueuedMail(ctx: Context): Promise<{ sent: number; left: number }> {
+  const flushed = await flushMailQueue(ctx.config, async (message) => {
+    const sent = await deliver(ctx, message)
+    recordStep(ctx, { step: 'mail', result: sent.ok ? 'ok' : 'failed', message: `queued: ${subjectOf(message)}${sent.ok ? '' : `: ${sent.why}`}` })
+    return sent.ok
+  })
+  if (flushed.sent > 0) ctx.log.info('mail', `sent ${flushed.sent} queued mail${flushed.sent === 1 ? '' : 's'}`)
+  return flushed
+}
+
+/**
+ * Sends one mail after any queued ones. `sent`: sendmail accepted it; `queued`: it waits in
+ * <state>/mail-queue for the next run; `failed`: not even queueing worked.
+ */
+export async function sendMail(ctx: Context, mail: Mail): Promise<'sent' | 'queued' | 'failed'> {
+  const message = composeMail(mail, ctx.clock.now())
+  // While older mail waits, a new one joins the queue behind it rather than overtaking it.
+  const earlier = await sendQueuedMail(ctx)
+  const sent = earlier.left > 0 ? { ok: false as const, why: `${earlier.left} older mail still queued` } : await deliver(ctx, message)
+  if (sent.ok) {
     recordStep(ctx, { step: 'mail', result: 'ok', message: mail.subject })
-    return true
+    return 'sent'
   }
-  const why = lastLine(result.stderr) || lastLine(result.stdout) || `exit ${result.code}`
-  ctx.log.warn('mail', `could not send "${mail.subject}" to ${mail.to}: ${SENDMAIL} failed: ${why}`)
-  recordStep(ctx, { step: 'mail', result: 'failed', message: `${mail.subject}: ${why}` })
-  return false
+  try {
+    enqueueMail(ctx.config, message, ctx.clock.now())
+  } catch (err) {
+    ctx.log.warn('mail', `could not send "${mail.subject}" to ${mail.to} (${sent.why}), nor queue it: ${(err as Error).message}`)
+    recordStep(ctx, { step: 'mail', result: 'failed', message: `${mail.subject}: ${sent.why}; not queued` })
+    return 'failed'
+  }
+  ctx.log.warn('mail', `could not send "${mail.subject}" to ${mail.to}: ${SENDMAIL} failed: ${sent.why}; queued in ${mailQueueDir(ctx.config)}, sent by the next report or notify`)
+  recordStep(ctx, { step: 'mail', result: 'failed', message: `${mail.subject}: ${sent.why}; queued` })
+  return 'queued'
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env tsx
 // famlab notify UNIT: mails the status and journal of a failed unit to alerts.mailto.
-// Run by famlab-notify@.service through OnFailure=. Exit 0 mailed, 1 not sent, 2 bad arguments or config.
+// Run by famlab-notify@.service through OnFailure=. Exit 0 mailed, 1 not sent now (queued), 2 bad arguments or config.
 import { hostname } from 'node:os'
 import { runCommand } from '../lib/cli.ts'
 import { EXIT, runIfMain, UsageError } from '../lib/exit.ts'
@@ -13,9 +13,10 @@ famlab notify UNIT [--config FILE]
 Mails the status and the journal of UNIT's last run to alerts.mailto through
 /usr/sbin/sendmail. famlab's units call it when they fail:
   OnFailure=famlab-notify@%n.service   (famlab-notify@.service runs famlab notify %i)
-A mail that cannot be sent is logged and recorded in history.
+Mail queued by earlier runs goes first. A mail that cannot be sent is logged, recorded in
+history and queued in <state>/mail-queue/; the next report or notify run sends it.
 
-Exit codes: 0 mailed, 1 not sent, 2 bad arguments or config.
+Exit codes: 0 mailed, 1 not sent now (queued), 2 bad arguments or config.
 Example: famlab notify famlab-backup.service
 `
 
@@ -33,7 +34,7 @@ export async function main(argv: string[]): Promise<number> {
       '', '--- systemctl status', status, '', '--- journal of the last run', journal, '',
     ].join('\n')
     const sent = await sendMail(ctx, { to: ctx.config.alerts.mailto, subject: `[famlab ${ctx.config.node}] ${unit} failed`, body })
-    return sent ? EXIT.ok : EXIT.failed
+    return sent === 'sent' ? EXIT.ok : EXIT.failed
   })
 }
 
