@@ -92,6 +92,16 @@ export function allowance(offered: number | undefined, copies: number, used: num
   }
 }
 
+/** storage_full, while the latest replication of this node was refused as over its allowance. */
+export function allowanceRefusalAlert(node: string, history: HistoryEntry[]): Alert | undefined {
+  const last = history.filter((e) => (e.step === 'agreement' && e.result === 'refused') || (e.step === 'replicate' && e.node === node && e.result === 'ok')).at(-1)
+  if (last?.step !== 'agreement') return undefined
+  return {
+    kind: 'storage_full', node, since: last.time,
+    message: `${node} is over its allowance (offered space / copies): ${last.snapshot ?? 'its snapshot'} was not sent`,
+  }
+}
+
 // Storage forecast
 
 export type UsageSample = { time: string; used_bytes: number; total_bytes: number }

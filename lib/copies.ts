@@ -5,10 +5,11 @@ import type { Context } from './context.ts'
 import { runChecked } from './exec.ts'
 import { readHistory, recordStep } from './history.ts'
 import { findMember, peersOf, type Member, type Membership } from './members.ts'
-import { state } from './paths.ts'
+import { state, storage } from './paths.ts'
 import { placeCopies, reachabilityOf, wantedCopies, type Placement } from './placement.ts'
 import type { HolderStatus } from './receive.ts'
 import type { PeerResult } from './replicate.ts'
+import { bytesToSend, estimateTransferBytes } from './space.ts'
 import { requestPeer } from './ssh.ts'
 
 export function placementFor(ctx: Context, membership: Membership, origin = ctx.config.node): Placement {
@@ -43,16 +44,29 @@ export async function snapshotBytes(dir: string): Promise<number> {
 }
 
 /**
- * The agreement, enforced once `family.copies` is set: a snapshot bigger than S / k is refused for
- * every holder before anything is sent. Returns the refusals, or undefined when it may go.
+ * What this node's replicas will take on its fullest holder once `snapDir` is there: what each
+ * holder says they take now (every retained snapshot, shared data counted once), plus what the
+ * transfer adds. A full copy when no holder answers.
  */
-export async function refuseOverAllowance(ctx: Context, membership: Membership, snapDir: string, snap: string, holders: Member[]): Promise<PeerResult[] | undefined> {
-  if (ctx.config.family.copies === 'all' || holders.length === 0) return undefined
+async function projectedUse(ctx: Context, snap: string, holders: Member[]): Promise<number> {
+  const replies = await Promise.all(holders.map((h) => requestPeer<HolderStatus>(ctx, h.name, ['status'])))
+  const uses = replies.flatMap((r) => (r.outcome === 'ok' ? [(r.data.space?.origins[ctx.config.node] ?? 0) + bytesToSend(ctx.config, snap, r.data)] : []))
+  return uses.length > 0 ? Math.max(...uses) : estimateTransferBytes(storage(ctx.config).snapshot(snap), undefined)
+}
+
+/**
+ * The agreement: a node offering S bytes may keep at most S / k on each of its holders (k =
+ * family.copies, every peer by default). Checked before anything is sent; returns the refusals,
+ * or undefined when the snapshot may go.
+ */
+export async function refuseOverAllowance(ctx: Context, membership: Membership, snap: string, holders: Member[]): Promise<PeerResult[] | undefined> {
+  const offered = findMember(membership, ctx.config.node)?.offered_bytes
+  if (offered === undefined || holders.length === 0) return undefined
   const copies = wantedCopies(ctx.config.family.copies, peersOf(membership, ctx.config.node).length)
-  const bytes = await snapshotBytes(snapDir)
-  const { allowance_bytes, remaining_bytes } = allowance(findMember(membership, ctx.config.node)?.offered_bytes, copies, bytes)
+  const bytes = await projectedUse(ctx, snap, holders)
+  const { allowance_bytes, remaining_bytes } = allowance(offered, copies, bytes)
   if (remaining_bytes === null || remaining_bytes >= 0) return undefined
-  const message = `${snap} takes ${bytes} bytes, over this node's allowance of ${allowance_bytes} (the space it offers / ${ctx.config.family.copies} copies); nothing was sent`
+  const message = `with ${snap} this node's replicas would take ${bytes} bytes on a holder, over its allowance of ${allowance_bytes} (the ${offered} bytes it offers / ${copies} copies); nothing was sent`
   recordStep(ctx, { step: 'agreement', snapshot: snap, result: 'refused', bytes, message })
   ctx.log.warn('replicate', message)
   return holders.map((h) => ({ peer: h.name, result: 'refused', message, seconds: 0 }))

@@ -2,6 +2,7 @@
 // what is left for the family, and what the next transfer to a peer will need.
 import { existsSync, lstatSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
+import { isBtrfs } from './btrfs.ts'
 import { offeredBytes, readDisk, roomForPeers } from './capacity.ts'
 import type { Config } from './config.ts'
 import { runChecked } from './exec.ts'
@@ -27,6 +28,13 @@ type UsageCache = { key: string; origins: Record<string, number> }
 
 const BLOCK = 512
 
+/** Bytes a directory tree holds on btrfs, shared extents and hard links counted once (exclusive + set shared). */
+async function btrfsSetUsage(dir: string): Promise<number> {
+  const summary = (await runChecked(['btrfs', 'filesystem', 'du', '-s', '--raw', dir])).trim().split('\n').at(-1) ?? ''
+  const [, exclusive, setShared] = summary.trim().split(/\s+/)
+  return Number(exclusive) + Number(setShared)
+}
+
 /** `du` walks every replica; it is redone only when the complete replicas held here change. */
 async function replicaUsage(config: Config): Promise<Record<string, number>> {
   const { replicas } = storage(config)
@@ -37,7 +45,10 @@ async function replicaUsage(config: Config): Promise<Record<string, number>> {
   const cached = readJsonFile<UsageCache>(file)
   if (cached?.key === key) return cached.origins
   const measured: Record<string, number> = {}
-  if (origins.length > 0) {
+  if (origins.length > 0 && isBtrfs(replicas)) {
+    // Replicas received as btrfs snapshots share extents, which du would count once per snapshot.
+    for (const origin of origins) measured[origin] = await btrfsSetUsage(join(replicas, origin))
+  } else if (origins.length > 0) {
     const du = await runChecked(['du', '--summarize', '--block-size=1', '--one-file-system', ...origins], { cwd: replicas })
     for (const line of du.trim().split('\n')) {
       const [bytes, origin] = line.split('\t')
@@ -101,20 +112,25 @@ function cachedEstimate(snapshotDir: string, basisDir: string | undefined): numb
   return estimates.get(key)!
 }
 
+/** What sending our snapshot `snap` adds on a holder, from the replicas of us it already has. */
+export function bytesToSend(config: Config, snap: string, holder: HolderStatus): number {
+  const paths = storage(config)
+  // The holder links against its newest complete replica of us; if we still have that snapshot, so can the estimate.
+  const basis = [...holder.replicas].reverse().find((name) => existsSync(paths.snapshot(name)))
+  return cachedEstimate(paths.snapshot(snap), basis && paths.snapshot(basis))
+}
+
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`
 
 /** Why `snap` does not fit on a holder (a storage_full alert), or undefined when it does. */
 export function roomProblem(config: Config, snap: string, holder: HolderStatus): string | undefined {
   const space = holder.space
   if (!space) return undefined
-  const paths = storage(config)
   // A snapshot cannot need more than its whole filesystem uses (reflinked and compressed files
   // aside), so a holder with that much room is told yes without walking the tree.
-  const disk = readDisk(paths.snapshot(snap))
+  const disk = readDisk(storage(config).snapshot(snap))
   if (disk && disk.total_bytes - disk.free_bytes <= space.room_bytes) return undefined
-  // The holder links against its newest complete replica of us; if we still have that snapshot, so can the estimate.
-  const basis = [...holder.replicas].reverse().find((name) => existsSync(paths.snapshot(name)))
-  const needed = cachedEstimate(paths.snapshot(snap), basis && paths.snapshot(basis))
+  const needed = bytesToSend(config, snap, holder)
   if (needed <= space.room_bytes) return undefined
   return `storage_full: ${snap} needs about ${mib(needed)}, ${holder.node} has ${mib(space.room_bytes)} left for the family ` +
     `(offers ${mib(space.offered_bytes)}, replicas use ${mib(space.used_bytes)}, ${mib(space.free_bytes)} free on disk); nothing was sent`

@@ -9,7 +9,7 @@ import { requireMembership } from '../lib/family.ts'
 import { recordStep, stopwatch } from '../lib/history.ts'
 import { withLock } from '../lib/lock.ts'
 import { peersOf } from '../lib/members.ts'
-import { state, storage } from '../lib/paths.ts'
+import { state } from '../lib/paths.ts'
 import { pruneAll } from '../lib/prune.ts'
 import { guardLocalData, RecoveryNeededError } from '../lib/recovery.ts'
 import { replicateSnapshot, replicationExitCode, type PeerResult } from '../lib/replicate.ts'
@@ -60,7 +60,7 @@ async function backup(ctx: Context, force: boolean): Promise<number> {
 
     // Replicate to the peers holding this node's copies, within the family agreement, and to bare targets
     const peers = await choosePeers(ctx, membership)
-    const refused = await refuseOverAllowance(ctx, membership, storage(ctx.config).snapshot(snapshot), snapshot, peers)
+    const refused = await refuseOverAllowance(ctx, membership, snapshot, peers)
     results = [...(refused ?? await replicateSnapshot(ctx, snapshot, peers)), ...await replicateToTargets(ctx, snapshot)]
     const code = replicationExitCode(results)
 

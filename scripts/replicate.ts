@@ -39,7 +39,7 @@ export async function main(argv: string[]): Promise<number> {
       const snap = newestSnapshot(storage(ctx.config).snapshots)
       if (!snap) throw new FamlabError('there is no snapshot to replicate yet', 'Run famlab snapshot or famlab backup.')
       const peers = args.peer ? named : await choosePeers(ctx, membership)
-      const refused = await refuseOverAllowance(ctx, membership, storage(ctx.config).snapshot(snap), snap, peers)
+      const refused = await refuseOverAllowance(ctx, membership, snap, peers)
       return replicationExitCode([...(refused ?? await replicateSnapshot(ctx, snap, peers)), ...await replicateToTargets(ctx, snap, targets)])
     }),
   )

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {
-  allowance, copiesFromHistory, copiesState, diskErrorsAlert, forecastFull, parseDeviceStats, parseScrubSummary, replicationFactorAlert, scrubIntegrityAlert,
+  allowance, allowanceRefusalAlert, copiesFromHistory, copiesState, diskErrorsAlert, forecastFull, parseDeviceStats, parseScrubSummary, replicationFactorAlert, scrubIntegrityAlert,
   storageForecastAlert, usageSamples, type UsageSample,
 } from '../../lib/agreement.ts'
 import type { HistoryEntry } from '../../lib/history.ts'
@@ -46,6 +46,17 @@ describe('the allowance S / k', () => {
     assert.deepEqual(allowance(600 * GiB, 2, 100 * GiB), { offered_bytes: 600 * GiB, copies: 2, allowance_bytes: 300 * GiB, used_bytes: 100 * GiB, remaining_bytes: 200 * GiB })
     assert.equal(allowance(600 * GiB, 3, 250 * GiB).remaining_bytes, -50 * GiB)
     assert.equal(allowance(undefined, 2, 1).allowance_bytes, null)
+  })
+
+  it('raises storage_full while the latest replication was refused as over the allowance', () => {
+    const refused = { time: '2026-11-24T10:00:00Z', run: 'r1', node: 'alice', step: 'agreement', result: 'refused', snapshot: '2026-11-24T100000Z' } as HistoryEntry
+    const sent = { time: '2026-11-24T11:00:00Z', run: 'r2', node: 'alice', step: 'replicate', peer: 'bob', result: 'ok' } as HistoryEntry
+    const alert = allowanceRefusalAlert('alice', [refused])
+    assert.equal(alert?.kind, 'storage_full')
+    assert.equal(alert?.since, refused.time)
+    assert.match(alert!.message, /alice is over its allowance .*2026-11-24T100000Z was not sent/)
+    assert.equal(allowanceRefusalAlert('alice', [refused, sent]), undefined)
+    assert.equal(allowanceRefusalAlert('alice', []), undefined)
   })
 })
 
