@@ -5,6 +5,7 @@
 import { readdirSync, statfsSync } from 'node:fs'
 import { isSubvolume } from './btrfs.ts'
 import type { Config } from './config.ts'
+import type { DiskReport } from './disk-health.ts'
 import { state, storage } from './paths.ts'
 import { listSnapshots } from './snapshots.ts'
 import type { PeerSpace } from './space.ts'
@@ -29,6 +30,8 @@ export type NodeHealth = {
   origins: Record<string, OriginHolding>
   last_backup: BackupStatus | null
   last_success: string | null
+  /** Usage trend and disk error counters (added by serve status; absent from older peers). */
+  disk?: DiskReport
 }
 
 const origins = (config: Config): string[] =>

@@ -6,6 +6,7 @@ import { run } from './exec.ts'
 import { pullPathProblem } from './confine.ts'
 import { BusyError, EXIT, FamlabError } from './exit.ts'
 import { acceptJoin, adoptMembership, propagateMembership, requireMembership } from './family.ts'
+import { readDiskReport } from './disk-health.ts'
 import { readNodeHealth } from './health.ts'
 import { recordStep, stopwatch } from './history.ts'
 import { acquireLock } from './lock.ts'
@@ -127,7 +128,7 @@ async function servePeer(ctx: Context, peer: string, words: string[], line: stri
         ...holderStatus(ctx.config.node, membership.version, peer, dir),
         membership_digest: membershipDigest(membership),
         space: await peerSpace(ctx.config),
-        health: readNodeHealth(ctx.config),
+        health: { ...readNodeHealth(ctx.config), disk: readDiskReport(ctx.config, ctx.clock.now()) },
       })
     case 'famlab list':
       return reply(await listReplicaSizes(dir))

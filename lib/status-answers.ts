@@ -2,13 +2,12 @@
 // its history, the member list, its own disk. `report` adds what the peers say.
 import { readdirSync } from 'node:fs'
 import {
-  allowance, copiesFromHistory, copiesState, diskErrorsAlert, forecastFull, formatBytes, parseDeviceStats,
+  allowance, allowanceRefusalAlert, copiesFromHistory, copiesState, diskErrorsAlert, forecastFull, formatBytes,
   replicationFactorAlert, scrubIntegrityAlert, storageForecastAlert, usageSamples, type Alert, type Allowance, type CopiesState,
 } from './agreement.ts'
-import { isBtrfs } from './btrfs.ts'
 import type { Context } from './context.ts'
 import { placementFor, snapshotBytes } from './copies.ts'
-import { run } from './exec.ts'
+import { checkDeviceStats } from './disk-health.ts'
 import { readHistory } from './history.ts'
 import { findMember, peersOf, type Membership } from './members.ts'
 import { state, storage } from './paths.ts'
@@ -65,7 +64,9 @@ export async function answerStatus(ctx: Context, membership: Membership, holderB
   const copies = copiesState(snapshots, peers.map((p) => newestHeld[p.name]), wanted, self?.joined ?? now.toISOString())
   const byOrigin = await heldByOrigin(ctx)
   const newest = snapshots.at(-1)
-  const used = newest ? await bytesOf(storage(config).snapshot(newest)) : 0
+  // Use: what the replicas take on the fullest holder, as holders say; before any has said, a full copy.
+  const measured = Object.values(holderBytes).filter((b): b is number => b !== null)
+  const used = measured.length > 0 ? Math.max(...measured) : newest ? await bytesOf(storage(config).snapshot(newest)) : 0
   const forecast = forecastFull(usageSamples(history), now)
   return {
     node: config.node,
@@ -82,18 +83,18 @@ export async function answerStatus(ctx: Context, membership: Membership, holderB
   }
 }
 
-/** replication_factor, storage_forecast, disk_errors and a failed scrub (integrity) for this node. */
+/** replication_factor, storage_forecast, disk_errors, a failed scrub (integrity) and a refusal over the allowance (storage_full) for this node. */
 export async function agreementAlerts(ctx: Context, answers: StatusAnswers): Promise<Alert[]> {
   const now = ctx.clock.now()
+  const history = readHistory(state(ctx.config).history)
   const alerts = [
     replicationFactorAlert(ctx.config.node, answers.copies, now, ctx.config.alerts.stale_hours),
     storageForecastAlert(ctx.config.node, answers.forecast ?? undefined, now, ctx.config.alerts.warn_days),
-    scrubIntegrityAlert(ctx.config.node, readHistory(state(ctx.config).history)),
+    scrubIntegrityAlert(ctx.config.node, history),
+    allowanceRefusalAlert(ctx.config.node, history),
   ]
-  if (isBtrfs(ctx.config.root)) {
-    const stats = await run(['btrfs', 'device', 'stats', ctx.config.root])
-    alerts.push(diskErrorsAlert(ctx.config.node, parseDeviceStats(stats.stdout), now))
-  }
+  const deviceErrors = await checkDeviceStats(ctx)
+  if (deviceErrors) alerts.push(diskErrorsAlert(ctx.config.node, deviceErrors, now))
   return alerts.filter((a): a is Alert => a !== undefined)
 }
 

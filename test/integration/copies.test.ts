@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { runChecked } from '../../lib/exec.ts'
 import { createFamily, pullReplica, type Family, type Node } from '../harness/family.ts'
+import { startMailSink } from '../harness/mail-sink.ts'
 import { treeDifferences, writeRichTree } from '../harness/tree.ts'
 
 // Serve records the requests it answers by the real clock: the test's clock runs ahead of it.
@@ -110,11 +111,23 @@ describe('a four-node family keeping two copies of each', () => {
     const before = Object.fromEntries(family.nodes.map((n) => [n.name, replicasOn(n, 'alice')]))
     const refused = await alice.famlab(['backup'], { env: { FAMLAB_NOW: at(41) } })
     assert.equal(refused.code, 1, refused.stderr)
-    assert.match(refused.stderr, /over this node's allowance of \d+ .*nothing was sent/)
-    for (const node of family.nodes) assert.deepEqual(replicasOn(node, 'alice'), before[node.name], node.name)
+    assert.match(refused.stderr, /this node's replicas would take \d+ bytes on a holder, over its allowance of \d+ .*nothing was sent/)
+    const replicate = await alice.famlab(['replicate'], { env: { FAMLAB_NOW: at(41) } })
+    assert.equal(replicate.code, 1, replicate.stderr)
+    assert.match(replicate.stderr, /over its allowance of \d+ .*nothing was sent/)
+    for (const node of family.nodes) {
+      assert.deepEqual(replicasOn(node, 'alice'), before[node.name], node.name)
+      assert.ok(!existsSync(join(node.root, 'replicas/alice/.incomplete')) || readdirSync(join(node.root, 'replicas/alice/.incomplete')).length === 0, `nothing half-sent to ${node.name}`)
+    }
     const record = history(alice).filter((e) => e.step === 'agreement').at(-1)
     assert.equal(record.result, 'refused')
     assert.ok(record.bytes > 60 * 2 ** 20)
+    // The alert, and the use: what alice's replicas (every retained snapshot) take on its fullest holder.
+    const report = JSON.parse((await alice.famlab(['report', '--json'], { env: { FAMLAB_NOW: at(41) } })).stdout)
+    assert.ok(report.alerts.some((a: { kind: string; node: string; message: string }) => a.kind === 'storage_full' && a.node === 'alice' && /over its allowance/.test(a.message)), JSON.stringify(report.alerts))
+    const held = report.agreement.self.on_peers.map((p: { bytes: number | null }) => p.bytes ?? 0)
+    assert.equal(report.agreement.self.allowance.used_bytes, Math.max(...held))
+    assert.ok(report.agreement.self.allowance.used_bytes > 0)
   })
 
   it('records each membership change in events.jsonl', () => {
@@ -160,6 +173,41 @@ describe('a four-node family keeping two copies of each', () => {
     assert.match(report.stdout, /^  may back up \(S \/ k\): [\d.]+ MiB; uses [\d.]+ [KM]iB; [\d.]+ MiB more allowed$/m)
     assert.match(report.stdout, /^  members: alice seen .*, carol \(here\), dave/m)
     for (const line of report.stdout.trimEnd().split('\n')) assert.ok(line.length <= 80, line)
+
+    // Any node answers for every node: carol's trend and dave's disk errors, from their status replies.
+    const everyone = JSON.parse((await alice.famlab(['report', '--json'], { env: { FAMLAB_NOW: at(40 + 9 * 24) } })).stdout)
+    const node = (name: string) => everyone.agreement.nodes.find((n: { name: string }) => n.name === name)
+    assert.ok(alertsOf(JSON.stringify(everyone), 'carol').includes('storage_forecast'), JSON.stringify(everyone.alerts))
+    assert.ok(node('carol').forecast.days_to_full <= 14)
+    assert.ok(alertsOf(JSON.stringify(everyone), 'dave').includes('disk_errors'), JSON.stringify(everyone.alerts))
+    assert.ok(node('dave').disk_errors.some((e: { counter: string }) => e.counter === 'corruption_errs'))
+    assert.ok(!alertsOf(JSON.stringify(everyone), 'bob').includes('disk_errors'), 'bob reported no counters: no alert')
+  })
+
+  it('queues mail sendmail refuses and delivers it exactly once when the relay is back (msmtp, a real SMTP sink)', async () => {
+    const down = await startMailSink(join(family.base, 'mail-down'))
+    await down.stop()
+    const queue = join(alice.state, 'mail-queue')
+    const queued = () => (existsSync(queue) ? readdirSync(queue).filter((f) => f.endsWith('.eml')) : [])
+    const notify = await alice.famlab(['notify', 'famlab-backup.service'], { env: { HOME: down.home } })
+    assert.equal(notify.code, 1)
+    assert.match(notify.stderr, /\[mail\] could not send .*; queued in .*mail-queue/)
+    assert.equal(queued().length, 1)
+    const still = await alice.famlab(['report'], { env: { FAMLAB_NOW: at(41), HOME: down.home } })
+    assert.match(still.stdout, /^MAIL: 1 queued since /m)
+    assert.equal(queued().length, 1, 'a retry that fails keeps the mail')
+
+    const up = await startMailSink(join(family.base, 'mail-up'))
+    try {
+      const sent = await alice.famlab(['report', '--json'], { env: { FAMLAB_NOW: at(41), HOME: up.home } })
+      assert.equal(JSON.parse(sent.stdout).mail_queue.queued, 0)
+      assert.deepEqual(queued(), [])
+      await alice.famlab(['report'], { env: { FAMLAB_NOW: at(41), HOME: up.home } })
+      assert.deepEqual(up.messages().map((m) => m.headers.subject), ['[famlab alice] famlab-backup.service failed'])
+      assert.ok(history(alice).some((e) => e.step === 'mail' && e.result === 'ok' && /^queued: /.test(e.message)))
+    } finally {
+      await up.stop()
+    }
   })
 
   it('leave: a member takes itself out, the others revoke its key, and it is a family of one', async () => {
@@ -175,6 +223,23 @@ describe('a four-node family keeping two copies of each', () => {
     const alone = JSON.parse((await dave.famlab(['peers', '--json'])).stdout) as PeersJson
     assert.deepEqual(alone.members.map((m) => m.name), ['dave'])
     assert.match(readFileSync(join(alice.state, 'events.jsonl'), 'utf8'), /"membership_changed".*left: dave/)
+    // Shown in report and mailed once, for information: never an alert.
+    const sink = await startMailSink(join(family.base, 'mail-events'))
+    try {
+      const told = await alice.famlab(['report', '--mail'], { env: { FAMLAB_NOW: at(42), HOME: sink.home } })
+      assert.match(told.stdout, /^EVENTS \(for information; .*\n(  .*\n)*  .* membership_changed: member list version \d+: left: dave$/m)
+      assert.doesNotMatch(told.stdout, /^  membership_changed/m, 'not in the alert list')
+      await alice.famlab(['report', '--mail'], { env: { FAMLAB_NOW: at(43), HOME: sink.home } })
+      const events = sink.messages().filter((m) => /family events|membership_changed/.test(m.headers.subject))
+      assert.equal(events.length, 1, sink.messages().map((m) => m.headers.subject).join('\n'))
+      assert.match(events[0].body, /not an alert/)
+      assert.match(events[0].body, /membership_changed +member list version \d+: left: dave/)
+      const json = JSON.parse((await alice.famlab(['report', '--json'], { env: { FAMLAB_NOW: at(43) } })).stdout)
+      assert.equal(json.events.at(-1).kind, 'membership_changed')
+      assert.ok(!json.alerts.some((a: { kind: string }) => a.kind === 'membership_changed'))
+    } finally {
+      await sink.stop()
+    }
     assert.equal((await dave.famlab(['leave'])).code, 1, 'alone, there is nothing to leave')
   })
 })
