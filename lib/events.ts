@@ -41,11 +41,15 @@ export function membershipChange(before: string[], after: string[]): string | un
 
 const mailedFile = (config: Config) => join(config.state, 'events-mailed.json')
 
-/** Events no mail has told yet: events.jsonl is append-only, so a count of lines mailed marks them. */
+/**
+ * Events no mail has told yet: events.jsonl is append-only, so a count of lines mailed marks them.
+ * The first report sets the mark: what happened before it (setting up the family) is not news.
+ */
 export function eventsToMail(config: Config): { events: FamilyEvent[]; through: number } {
   const events = readEvents(config)
-  const mailed = readJsonFile<{ lines: number }>(mailedFile(config))?.lines ?? 0
-  return { events: events.slice(Math.min(mailed, events.length)), through: events.length }
+  const mailed = readJsonFile<{ lines: number }>(mailedFile(config))?.lines
+  if (mailed === undefined) markEventsMailed(config, events.length)
+  return { events: events.slice(Math.min(mailed ?? events.length, events.length)), through: events.length }
 }
 
 export function markEventsMailed(config: Config, through: number): void {

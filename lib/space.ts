@@ -47,7 +47,14 @@ async function replicaUsage(config: Config): Promise<Record<string, number>> {
   const measured: Record<string, number> = {}
   if (origins.length > 0 && isBtrfs(replicas)) {
     // Replicas received as btrfs snapshots share extents, which du would count once per snapshot.
-    for (const origin of origins) measured[origin] = await btrfsSetUsage(join(replicas, origin))
+    // btrfs sees only extents on disk: data still in the page cache is flushed first (syncfs).
+    // Small files stored inline in metadata have no extent, so the newest replica's du is the floor.
+    await runChecked(['sync', '--file-system', replicas])
+    for (const origin of origins) {
+      const newest = listSnapshots(join(replicas, origin)).at(-1)
+      const floor = newest ? Number((await runChecked(['du', '-s', '-B1', '--', join(replicas, origin, newest)])).split(/\s/)[0]) : 0
+      measured[origin] = Math.max(await btrfsSetUsage(join(replicas, origin)), floor)
+    }
   } else if (origins.length > 0) {
     const du = await runChecked(['du', '--summarize', '--block-size=1', '--one-file-system', ...origins], { cwd: replicas })
     for (const line of du.trim().split('\n')) {
