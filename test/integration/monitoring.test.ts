@@ -122,6 +122,7 @@ describe('monitoring a three-node family', () => {
     const notify = await alice.famlab(['notify', 'famlab-backup.service'], { env: { HOME: sink.home } })
     assert.equal(notify.code, 0, notify.stderr)
     const [mail] = sink.messages()
+    assert.equal(sink.messages().length, 2, 'the mail queued while the relay was down went first')
     assert.equal(mail.headers.subject, '[famlab alice] famlab-backup.service failed')
     assert.equal(mail.headers.to, MAILTO)
     assert.match(mail.body, /--- systemctl status/)
