@@ -4,7 +4,9 @@
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
+import { spawn } from 'node:child_process'
 import { after, before, describe, it } from 'node:test'
 import { run } from '../../lib/exec.ts'
 import { openSshPrivateKey } from '../../lib/keys.ts'
@@ -306,10 +308,48 @@ describe('security', () => {
     const tty = await run([...asAlice.slice(0, -1), '-tt', asAlice.at(-1)!], { input: '', timeoutMs: 60_000 })
     assert.notEqual(tty.code, 0, 'a terminal session was allowed')
     assert.equal(tty.stdout.replace(/\r/g, '').trim(), '', 'a terminal session printed something')
-    // Port forwarding (-W, -R, -L) is refused by `restrict` as well; its check left the run hanging and is out for now.
 
     // Nothing changed anywhere
     assert.deepEqual(await everyNode(), untouched)
     process.stderr.write(`# adversarial suite: ${outcomes.length + 1} attempts, all refused\n`)
+  })
+
+  it('refuses port forwarding of every kind to a member key (restrict), even when the client asks for it', async () => {
+    // famlab's own ssh_config clears forwardings; an attacker's client would not
+    const asAlice = ['ssh', '-F', join(alice.state, 'ssh_config'), '-o', 'ClearAllForwardings=no', '-o', 'ExitOnForwardFailure=yes']
+    let reached = 0
+    const listener = createServer((socket) => { reached++; socket.destroy() })
+    await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r))
+    const target = `127.0.0.1:${(listener.address() as { port: number }).port}`
+    const port = () => 20000 + Math.floor(Math.random() * 12000)
+    const listening = async (p: number) => (await run(['bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${p}`])).ok
+    try {
+      const stdio = await run([...asAlice, '-W', target, 'famlab-bob'], { input: '', timeoutMs: 30_000 })
+      assert.equal(stdio.code, 255, '-W was allowed')
+
+      // -R: refused by bob's sshd, so ssh gives up at once instead of waiting for the timeout
+      const remotePort = port()
+      const reverse = await run([...asAlice, '-N', '-R', `${remotePort}:${target}`, 'famlab-bob'], { input: '', timeoutMs: 30_000 })
+      assert.equal(reverse.code, 255, '-R was not refused')
+      assert.ok(!(await listening(remotePort)), '-R opened a port on bob')
+
+      // -L: the client's own end comes up; what goes into it must never reach the target
+      const localPort = port()
+      const tunnel = spawn(asAlice[0], [...asAlice.slice(1), '-N', '-L', `${localPort}:${target}`, 'famlab-bob'], { stdio: 'ignore' })
+      try {
+        let up = false
+        for (let i = 0; i < 100 && !up; i++) {
+          await new Promise((r) => setTimeout(r, 200))
+          up = (await run(['bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${localPort} && sleep 1`])).ok
+        }
+        assert.ok(up, 'the -L tunnel never came up on the client side')
+      } finally {
+        tunnel.kill()
+      }
+      await new Promise((r) => setTimeout(r, 500))
+      assert.equal(reached, 0, 'a forwarded connection reached the target')
+    } finally {
+      listener.close()
+    }
   })
 })
