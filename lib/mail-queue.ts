@@ -73,7 +73,7 @@ export async function flushMailQueue(config: Config, send: (message: string) => 
 /** One line for `report`, only when mail waits. */
 export function renderMailQueue(queue: { queued: number; oldest: string | null }): string {
   if (queue.queued === 0) return ''
-  return `\nMAIL: ${queue.queued} queued since ${queue.oldest?.slice(0, 16).replace('T', ' ')} UTC (sendmail refused it; the next report or notify retries)\n`
+  return `\nMAIL: ${queue.queued} queued since ${queue.oldest?.slice(0, 16).replace('T', ' ')} UTC; the next report or notify retries\n`
 }
 
 export function renderMailQueueMetrics(queue: { queued: number }): string {
