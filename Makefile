@@ -22,7 +22,7 @@ TEST_PACKAGES   += msmtp-mta python3-aiosmtpd prometheus
 
 NODE_TEST = node --import tsx --test --test-reporter=spec
 
-.PHONY: deps node-deps check test test-unit test-integration test-faults bench demo demo-clean install install-samba install-units uninstall
+.PHONY: deps node-deps check test test-unit test-integration test-modes test-faults bench demo demo-clean install install-samba install-units uninstall
 
 # apt only when something is missing: a fresh machine gets everything, a ready one loses no time.
 deps:
@@ -46,6 +46,10 @@ test-unit: node-deps
 
 test-integration: deps node-deps
 	$(NODE_TEST) --test-concurrency=1 test/integration/*.test.ts
+
+# The core suite in the transfer modes the integration suite does not use by default.
+test-modes: deps node-deps
+	FAMLAB_TEST_MODES=link-dest $(NODE_TEST) test/integration/core.test.ts
 
 # Fault injection on the real harness; prints a table of fault, runs, survived.
 test-faults: deps node-deps

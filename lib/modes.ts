@@ -8,7 +8,7 @@ import type { Config } from './config.ts'
 export const TRANSFER_MODES = ['link-dest', 'snapshot', 'send'] as const
 export type TransferMode = (typeof TRANSFER_MODES)[number]
 
-const AUTO_MODE: TransferMode = 'link-dest'
+const AUTO_MODE: TransferMode = 'snapshot'
 
 /** What a holder can receive into a replicas/ directory with these properties. */
 export function offeredModes(onBtrfs: boolean, rootReceiver: boolean): TransferMode[] {
@@ -19,7 +19,7 @@ export function offeredModes(onBtrfs: boolean, rootReceiver: boolean): TransferM
 /**
  * The mode for one transfer. A mode the holder cannot do falls back to the next portable one
  * (send → snapshot → link-dest), never fails; a holder too old to report modes only knows link-dest.
- * `auto` stays link-dest until snapshot mode has passed the whole suite on an idle machine (see README).
+ * `auto` is snapshot mode where the holder's replicas/ is on btrfs, link-dest elsewhere; send stays opt-in.
  */
 export function chooseMode(configured: Config['replication']['mode'], offered: readonly TransferMode[] | undefined): TransferMode {
   const can = (mode: TransferMode) => (offered ?? ['link-dest']).includes(mode)

@@ -12,7 +12,8 @@ describe('transfer modes', () => {
   })
 
   const cases: [string, string[] | undefined, string][] = [
-    ['auto', ['link-dest', 'snapshot'], 'link-dest'],
+    ['auto', ['link-dest', 'snapshot'], 'snapshot'],
+    ['auto', ['link-dest', 'snapshot', 'send'], 'snapshot'],
     ['snapshot', ['link-dest', 'snapshot', 'send'], 'snapshot'],
     ['auto', ['link-dest'], 'link-dest'],
     ['auto', undefined, 'link-dest'],
