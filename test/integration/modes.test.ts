@@ -81,6 +81,22 @@ describe('snapshot mode on a btrfs holder', () => {
     await assertWitnessed()
   })
 
+  it('link-dest and snapshot replicas live side by side: switching modes needs no migration', async () => {
+    writeFileSync(join(alice.root, 'local/switch.txt'), 'one\n')
+    alice.writeConfig(inMode('link-dest'))
+    const linked = await backup(5)
+    assert.equal(linked.code, 0, linked.stderr)
+    assert.match(linked.stderr, /in link-dest mode/)
+    assert.notEqual(statSync(replica(snapAt(5))).ino, 256, 'a plain directory')
+    writeFileSync(join(alice.root, 'local/switch.txt'), 'two\n')
+    alice.writeConfig({})
+    const snapshotted = await backup(6)
+    assert.equal(snapshotted.code, 0, snapshotted.stderr)
+    assert.match(snapshotted.stderr, /in snapshot mode/)
+    assert.equal(statSync(replica(snapAt(6))).ino, 256, 'a subvolume again')
+    await assertWitnessed()
+  })
+
   it('serve refuses in-place writes anywhere but into .incomplete', async () => {
     const ssh = ['ssh', '-F', join(alice.state, 'ssh_config'), 'famlab-bob']
     const attempts = [
