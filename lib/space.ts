@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { isBtrfs } from './btrfs.ts'
 import { offeredBytes, readDisk, roomForPeers } from './capacity.ts'
 import type { Config } from './config.ts'
-import { runChecked } from './exec.ts'
+import { run, runChecked } from './exec.ts'
 import { state, storage } from './paths.ts'
 import type { HolderStatus } from './receive.ts'
 import { listSnapshots } from './snapshots.ts'
@@ -52,7 +52,8 @@ async function replicaUsage(config: Config): Promise<Record<string, number>> {
     await runChecked(['sync', '--file-system', replicas])
     for (const origin of origins) {
       const newest = listSnapshots(join(replicas, origin)).at(-1)
-      const floor = newest ? Number((await runChecked(['du', '-s', '-B1', '--', join(replicas, origin, newest)])).split(/\s/)[0]) : 0
+      // (send mode's replicas are root's alone: what ssh.user cannot read counts as nothing)
+      const floor = newest ? Number((await run(['du', '-s', '-B1', '--', join(replicas, origin, newest)])).stdout.split(/\s/)[0]) || 0 : 0
       measured[origin] = Math.max(await btrfsSetUsage(join(replicas, origin)), floor)
     }
   } else if (origins.length > 0) {
