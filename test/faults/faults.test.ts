@@ -28,11 +28,51 @@ async function writePayload(node: Node, megabytes: number): Promise<void> {
   await runChecked(['dd', 'if=/dev/urandom', `of=${join(node.root, 'local/payload.bin')}`, 'bs=1M', `count=${megabytes}`, 'status=none'])
 }
 
+/**
+ * The processes of a node's ssh sessions (everything below its sshd), whose command line holds
+ * `match`. Other families tested on this machine at the same time use the same account names,
+ * so `pkill -u` would hit them too.
+ */
+function sessionProcesses(node: Node, match = ''): number[] {
+  const listener = Number(readFileSync(join(node.dir, 'sshd.pid'), 'utf8'))
+  const parentOf = new Map<number, number>()
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      parentOf.set(pid, Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]))
+    } catch {
+      // exited while we looked
+    }
+  }
+  const inSession = (pid: number) => {
+    for (let parent = parentOf.get(pid); parent; parent = parentOf.get(parent)) if (parent === listener) return true
+    return false
+  }
+  const commandOf = (pid: number) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ')
+    } catch {
+      return ''
+    }
+  }
+  return [...parentOf.keys()].filter((pid) => inSession(pid) && commandOf(pid).includes(match))
+}
+
+function signalAll(pids: number[], signal: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal)
+    } catch {
+      // already gone
+    }
+  }
+}
+
 /** Waits until the holder's receiving rsync has started (and optionally written some bytes). */
 async function untilReceiving(holder: Node, minBytes = 0): Promise<void> {
   // A bound on waiting, not a timing assertion: a loaded machine may take a minute to get there.
   for (let i = 0; i < 2400; i++) {
-    const receiving = (await run(['pgrep', '-u', holder.user, '-f', 'rsync --server'])).ok
+    const receiving = sessionProcesses(holder, 'rsync --server').length > 0
     const incomplete = join(holder.root, 'replicas')
     if (receiving && (minBytes === 0 || (await bytesUnder(incomplete)) >= minBytes)) return
     await sleep(50)
@@ -125,7 +165,7 @@ describe('fault injection', () => {
       const backup = alice.spawnFamlab(['backup'], { env: nextNow() })
       const exited = new Promise<number | null>((r) => backup.once('exit', r))
       await untilReceiving(bob, 1 << 20)
-      await run(['pkill', '-KILL', '-u', bob.user])
+      signalAll(sessionProcesses(bob), 'SIGKILL')
       assert.notEqual(await exited, 0)
     })
   })
@@ -136,8 +176,9 @@ describe('fault injection', () => {
       const backup = alice.spawnFamlab(['backup'], { env: nextNow() })
       const exited = new Promise<number | null>((r) => backup.once('exit', r))
       await untilReceiving(bob, 1 << 20)
+      const sessions = sessionProcesses(bob)
       await bob.stopSshd()
-      await run(['pkill', '-KILL', '-u', bob.user])
+      signalAll(sessions, 'SIGKILL')
       assert.notEqual(await exited, 0)
       await bob.startSshd()
     })
@@ -150,9 +191,10 @@ describe('fault injection', () => {
       const backup = alice.spawnFamlab(['backup'], { env: nextNow() })
       const exited = new Promise<number | null>((r) => backup.once('exit', r))
       await untilReceiving(bob, 1 << 20)
-      await run(['pkill', '-STOP', '-u', bob.user, '-f', 'rsync --server'])
+      const receivers = sessionProcesses(bob, 'rsync --server')
+      signalAll(receivers, 'SIGSTOP')
       assert.notEqual(await exited, 0)
-      await run(['pkill', '-KILL', '-u', bob.user, '-f', 'rsync --server'])
+      signalAll(receivers, 'SIGKILL')
       const last = readFileSync(join(alice.state, 'history.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).findLast((e) => e.step === 'replicate')
       assert.equal(last.result, 'timeout')
     })
