@@ -15,7 +15,7 @@ UNITS        = famlab-backup.service famlab-backup.timer famlab-report.service f
 TIMERS       = famlab-backup.timer famlab-report.timer famlab-scrub.timer famlab-verify.timer
 
 # What famlab runs on a box, and what the tests add to drive it for real.
-RUNTIME_PACKAGES = rsync openssh-server openssh-client btrfs-progs acl attr procps psmisc util-linux samba samba-vfs-modules samba-common-bin avahi-daemon cryptsetup-bin
+RUNTIME_PACKAGES = rsync openssh-server openssh-client btrfs-progs acl attr procps psmisc util-linux samba samba-vfs-modules samba-common-bin avahi-daemon cryptsetup-bin sudo
 TEST_PACKAGES    = iproute2 smbclient libxml2-utils
 # Monitoring tests: msmtp as sendmail into an aiosmtpd sink, promtool for the metrics.
 TEST_PACKAGES   += msmtp-mta python3-aiosmtpd prometheus
@@ -49,7 +49,7 @@ test-integration: deps node-deps
 
 # The core suite in the transfer modes the integration suite does not use by default.
 test-modes: deps node-deps
-	FAMLAB_TEST_MODES=link-dest $(NODE_TEST) test/integration/core.test.ts
+	FAMLAB_TEST_MODES=link-dest,send $(NODE_TEST) test/integration/core.test.ts
 
 # Fault injection on the real harness; prints a table of fault, runs, survived.
 test-faults: deps node-deps

@@ -17,6 +17,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   'prune': () => import('../scripts/prune.ts'),
   'backup': () => import('../scripts/backup.ts'),
   'serve': () => import('../scripts/serve.ts'),
+  'serve-root': () => import('../scripts/serve-root.ts'),
+  'send-receiver': () => import('../scripts/send-receiver.ts'),
   'scrub': () => import('../scripts/scrub.ts'),
   'leave': () => import('../scripts/leave.ts'),
   'smb-conf': () => import('../scripts/smb-conf.ts'),

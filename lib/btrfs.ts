@@ -80,6 +80,9 @@ export async function removeTrees(paths: string[]): Promise<void> {
   }
   if (subvolumes.length) await runChecked(['btrfs', '-q', 'subvolume', 'delete', ...subvolumes])
   if (!trees.length) return
+  // A plain directory may hold subvolumes (send mode's .receiving/): rm cannot cross into them.
+  const inside = trees.flatMap(nestedSubvolumes)
+  if (inside.length) await removeTrees(inside)
   const result = await run(['rm', '-rf', '--one-file-system', '--', ...trees])
   if (!result.ok) throw new Error(`cannot remove ${trees.join(', ')}: ${result.stderr.trim()}`)
 }

@@ -6,8 +6,7 @@ import { join } from 'node:path'
 import { createSnapshot, createSubvolume, isReadonly, isSubvolume, setReadonly } from './btrfs.ts'
 import { runChecked } from './exec.ts'
 import { INCOMPLETE, RESUME } from './paths.ts'
-import { finalizeIncomplete, finalizeRefusal, type FinalizeResult } from './receive.ts'
-import { listSnapshots } from './snapshots.ts'
+import { finalizeIncomplete, finalizeRefusal, newestOwnReplica, type FinalizeResult } from './receive.ts'
 
 /**
  * Makes `.incomplete` a private subvolume holding the newest complete replica. An interrupted
@@ -21,7 +20,7 @@ export async function prepareSnapshotIncomplete(originDir: string): Promise<void
     renameSync(incomplete, join(originDir, RESUME))
   }
   if (!existsSync(incomplete)) {
-    const newest = listSnapshots(originDir).at(-1)
+    const newest = newestOwnReplica(originDir)
     if (newest && isSubvolume(join(originDir, newest))) {
       await createSnapshot(join(originDir, newest), incomplete)
     } else {

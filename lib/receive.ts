@@ -1,6 +1,6 @@
 // The holder's side of a transfer, run by `serve` as ssh.user inside replicas/<origin>/.
 // Invariant: a directory named <snap> is complete and never written again by a peer.
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statfsSync } from 'node:fs'
+import { existsSync, lstatSync, mkdirSync, readdirSync, renameSync, rmSync, statfsSync } from 'node:fs'
 import { join } from 'node:path'
 import { isBtrfs } from './btrfs.ts'
 import { isSnapshotName } from './clock.ts'
@@ -25,9 +25,14 @@ export function prepareIncomplete(originDir: string): void {
   mkdirSync(incomplete, { mode: 0o700 })
 }
 
+/** The newest complete replica ssh.user can read: send mode's are root's alone. */
+export function newestOwnReplica(originDir: string): string | undefined {
+  return listSnapshots(originDir).filter((name) => lstatSync(join(originDir, name)).uid === process.getuid?.()).at(-1)
+}
+
 /** What rsync may link against, relative to `.incomplete/`: the newest complete replica and `.resume`. */
 export function linkDests(originDir: string): string[] {
-  const newest = listSnapshots(originDir).at(-1)
+  const newest = newestOwnReplica(originDir)
   return [
     ...(newest ? [`../${newest}`] : []),
     ...(existsSync(join(originDir, RESUME)) ? [`../${RESUME}`] : []),
@@ -70,7 +75,7 @@ export type HolderStatus = {
   space?: PeerSpace
 }
 
-export function holderStatus(node: string, version: number, origin: string, originDir: string): HolderStatus {
+export function holderStatus(node: string, version: number, origin: string, originDir: string, rootReceiver = false): HolderStatus {
   const where = existsSync(originDir) ? originDir : join(originDir, '..')
   const fs = statfsSync(where)
   const onBtrfs = isBtrfs(where)
@@ -81,7 +86,7 @@ export function holderStatus(node: string, version: number, origin: string, orig
     replicas: listSnapshots(originDir),
     incomplete: existsSync(join(originDir, INCOMPLETE)),
     filesystem: onBtrfs ? 'btrfs' : 'other',
-    modes: offeredModes(onBtrfs, false),
+    modes: offeredModes(onBtrfs, rootReceiver),
     free_bytes: fs.bavail * fs.bsize,
     total_bytes: fs.blocks * fs.bsize,
   }

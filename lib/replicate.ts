@@ -10,6 +10,8 @@ import { findMember, type Member } from './members.ts'
 import { chooseMode, rsyncModeFlags } from './modes.ts'
 import { storage } from './paths.ts'
 import type { HolderStatus } from './receive.ts'
+import { sendSnapshot } from './send.ts'
+import { listSnapshots } from './snapshots.ts'
 import { roomProblem } from './space.ts'
 import { classifyRsyncExit, parseStats, pushCommand } from './rsync.ts'
 import { hostAlias, requestPeer, sshCommand } from './ssh.ts'
@@ -41,9 +43,16 @@ async function replicateToPeer(ctx: Context, snap: string, asked: AskedPeer<Hold
   if (tooBig) return done('no-space', tooBig)
 
   // Transfer into .incomplete, in the mode the holder offers and our config asks for
-  const mode = chooseMode(ctx.config.replication.mode, status.data.modes)
+  let mode = chooseMode(ctx.config.replication.mode, status.data.modes)
   ctx.log.info('replicate', `sending ${snap} in ${mode} mode${status.data.incomplete ? ' (resuming)' : ''}`, peer.name)
   const source = storage(ctx.config).snapshot(snap)
+  if (mode === 'send') {
+    const sent = await sendSnapshot(ctx, snap, peer.name, listSnapshots(storage(ctx.config).snapshots), status.data.replicas)
+    if (sent.result === 'ok' || UNREACHABLE.includes(sent.result)) return done(sent.result, sent.message, sent.bytes)
+    // A stream the holder refused (a device node, a setuid file) still travels, by rsync.
+    mode = chooseMode('snapshot', status.data.modes)
+    ctx.log.warn('replicate', `send mode failed (${sent.message}); sending ${snap} in ${mode} mode instead`, peer.name)
+  }
   const command = pushCommand(source, hostAlias(peer.name), {
     ssh: sshCommand(ctx.config),
     bwlimitKbps,

@@ -16,6 +16,7 @@ import { isBtrfs } from './btrfs.ts'
 import { isInplaceRequest } from './modes.ts'
 import { holderStatus, linkDests, prepareIncomplete } from './receive.ts'
 import { finalizeReceived, prepareSnapshotIncomplete } from './receive-snapshot.ts'
+import { rootCommand, rootReceiver, writtenByRoot } from './receive-send.ts'
 import { peerSpace } from './space.ts'
 import { MAX_REQUEST_LENGTH, parseRsyncRequest, type RsyncRequest } from './rsync-policy.ts'
 import { listReplicaSizes } from './sizes.ts'
@@ -64,7 +65,12 @@ function originDir(ctx: Context, peer: string): string {
   return dir
 }
 
-async function serveRsync(ctx: Context, peer: string, request: RsyncRequest): Promise<number> {
+async function serveRsync(ctx: Context, peer: string, request: RsyncRequest, line: string): Promise<number> {
+  // Replicas that root's btrfs receive wrote keep their owners: only the root side can read them all.
+  const receiver = rootReceiver(ctx.config)
+  if (request.direction === 'send' && receiver && writtenByRoot(storage(ctx.config).replicasOf(peer), request.path)) {
+    return (await run(rootCommand(receiver, peer, ['read', line]), { inherit: true })).code
+  }
   if (request.direction === 'send') {
     const problem = pullPathProblem(storage(ctx.config).replicasOf(peer), request.path)
     if (problem) return refuse(ctx, { peer }, problem)
@@ -93,6 +99,25 @@ async function serveRsync(ctx: Context, peer: string, request: RsyncRequest): Pr
   }
 }
 
+/** Send mode: the stream on stdin goes to root's checked `btrfs receive`, one at a time per origin. */
+async function serveReceiveSend(ctx: Context, peer: string, snap: string, parent: string): Promise<number> {
+  const receiver = rootReceiver(ctx.config)
+  if (!receiver) return refuse(ctx, { peer }, 'this node does not receive send streams (famlab send-receiver enable)')
+  originDir(ctx, peer)
+  const elapsed = stopwatch()
+  const lock = receiveLock(ctx, peer)
+  try {
+    const result = await run(rootCommand(receiver, peer, ['receive', snap, parent]), { inherit: true })
+    recordStep(ctx, {
+      step: 'serve-receive', peer, snapshot: snap, result: result.ok ? 'ok' : 'failed', seconds: elapsed(),
+      message: result.ok ? 'btrfs receive' : `btrfs receive failed (exit ${result.code})`,
+    })
+    return result.code
+  } finally {
+    lock.release()
+  }
+}
+
 async function serveJoin(ctx: Context, inviteId: string): Promise<number> {
   const input = (await readInput()) as { member?: Member }
   const joiner = input.member
@@ -107,6 +132,7 @@ async function serveJoin(ctx: Context, inviteId: string): Promise<number> {
 /** famlab's own requests and how many words each has, exactly. */
 const WORD_COUNTS: Record<string, number> = {
   'famlab status': 2, 'famlab list': 2, 'famlab finalize': 3, 'famlab peers': 2, 'famlab peers-update': 2,
+  'famlab receive-send': 4,
 }
 
 /** Routes one request from a member; returns the exit code ssh hands back to the caller. */
@@ -115,7 +141,7 @@ async function servePeer(ctx: Context, peer: string, words: string[], line: stri
   if (!findMember(membership, peer) || peer === ctx.config.node) return refuse(ctx, { peer }, 'not a member of this family')
   if (words[0] === 'rsync') {
     const request = parseRsyncRequest(line)
-    return 'refused' in request ? refuse(ctx, { peer }, request.refused) : serveRsync(ctx, peer, request)
+    return 'refused' in request ? refuse(ctx, { peer }, request.refused) : serveRsync(ctx, peer, request, line)
   }
   const dir = storage(ctx.config).replicasOf(peer)
   const request = `${words[0]} ${words[1]}`
@@ -125,7 +151,7 @@ async function servePeer(ctx: Context, peer: string, words: string[], line: stri
   switch (request) {
     case 'famlab status':
       return reply({
-        ...holderStatus(ctx.config.node, membership.version, peer, dir),
+        ...holderStatus(ctx.config.node, membership.version, peer, dir, rootReceiver(ctx.config) !== undefined),
         membership_digest: membershipDigest(membership),
         space: await peerSpace(ctx.config),
         health: { ...readNodeHealth(ctx.config), disk: readDiskReport(ctx.config, ctx.clock.now()) },
@@ -143,6 +169,8 @@ async function servePeer(ctx: Context, peer: string, words: string[], line: stri
         lock.release()
       }
     }
+    case 'famlab receive-send':
+      return serveReceiveSend(ctx, peer, words[2], words[3])
     case 'famlab peers':
       return reply(membership)
     case 'famlab peers-update': {

@@ -105,6 +105,10 @@ async function tearDown(base: string): Promise<void> {
     await run(['fuser', '-km', mount])
     if (!(await run(['umount', mount])).ok) await run(['umount', '-l', mount])
   }
+  // Sudo rules of send mode's root receiver (famlab send-receiver enable) name the node's config.
+  for (const rule of readdirSync('/etc/sudoers.d').filter((f) => f.startsWith('famlab-'))) {
+    if (readFileSync(join('/etc/sudoers.d', rule), 'utf8').includes(`${base}/`)) rmSync(join('/etc/sudoers.d', rule), { force: true })
+  }
   rmSync(base, { recursive: true, force: true })
 }
 

@@ -1,0 +1,140 @@
+// Send mode on real btrfs nodes: root's checked `btrfs receive` behind serve, incremental streams
+// on a received parent, a whole stream when the parent is gone, restore and verify through the
+// root reader, replicas out of ssh.user's reach, and a disk that fills mid-receive.
+import assert from 'node:assert/strict'
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { run, runChecked } from '../../lib/exec.ts'
+import { createFamily, type Family, type Node } from '../harness/family.ts'
+import { inMode } from '../harness/modes.ts'
+import { treeDifferences, writeRichTree } from '../harness/tree.ts'
+import { Witness } from '../harness/witness.ts'
+
+const at = (hours: number) => new Date(Date.UTC(2026, 10, 23, 10) + hours * 3600_000).toISOString().replace('.000', '')
+const snapAt = (hours: number) => at(hours).replace(/:/g, '')
+const MiB = 1 << 20
+
+describe('send mode to a holder with the root receiver', () => {
+  let family: Family
+  let witness: Witness
+  let alice: Node, bob: Node
+  const replica = (snap: string) => join(bob.root, 'replicas/alice', snap)
+  const complete = () => readdirSync(join(bob.root, 'replicas/alice')).filter((n) => !n.startsWith('.')).sort()
+  const backup = async (hours: number) => {
+    const result = await alice.famlab(['backup'], { env: { FAMLAB_NOW: at(hours) } })
+    return { ...result, sent: lastSent(alice) }
+  }
+  const receivedUuid = async (path: string) => /Received UUID:\s*(\S+)/.exec(await runChecked(['btrfs', 'subvolume', 'show', path]))?.[1]
+  const assertWitnessed = async (options = {}) => assert.deepEqual(await witness.check(options), [])
+
+  before(async () => {
+    family = await createFamily(['alice', 'bob'], { config: inMode('send'), imageSizes: { bob: '600M' } })
+    ;[alice, bob] = family.nodes
+    witness = new Witness(family)
+  })
+  after(() => family?.cleanup())
+
+  it('without the root receiver, the holder does not offer send and the sender falls back to snapshot mode', async () => {
+    await writeRichTree(join(alice.root, 'local'), 'alice')
+    const first = await backup(0)
+    assert.equal(first.code, 0, first.stderr)
+    assert.match(first.stderr, /in snapshot mode/)
+    await assertWitnessed()
+  })
+
+  it('sends the whole snapshot first, then incrementals on the received parent', async () => {
+    const enabled = await bob.famlab(['send-receiver', 'enable'])
+    assert.equal(enabled.code, 0, enabled.stderr)
+    // The first send has no received parent on bob (the snapshot-mode replica is not one): whole.
+    const whole = await backup(1)
+    assert.equal(whole.code, 0, whole.stderr)
+    assert.match(whole.stderr, /in send mode/)
+    assert.match(whole.stderr, /sending .* whole|\(whole\)/)
+    assert.ok(await receivedUuid(replica(snapAt(1))), 'the replica carries a Received UUID')
+    assert.equal((await runChecked(['btrfs', 'property', 'get', '-ts', replica(snapAt(1)), 'ro'])).trim(), 'ro=true')
+    await assertWitnessed()
+
+    const band = join(alice.root, 'local/band.bin')
+    await runChecked(['dd', 'if=/dev/urandom', `of=${band}`, 'bs=1M', 'count=32', 'status=none'])
+    assert.equal((await backup(2)).code, 0)
+    await runChecked(['dd', 'if=/dev/urandom', `of=${band}`, 'bs=1M', 'count=1', 'seek=7', 'conv=notrunc', 'status=none'])
+    const incremental = await backup(3)
+    assert.equal(incremental.code, 0, incremental.stderr)
+    assert.match(incremental.stderr, /incremental on/)
+    assert.ok(incremental.sent! > MiB && incremental.sent! < 2 * MiB, `sent ${incremental.sent} bytes for 1 MiB changed`)
+    assert.deepEqual(readdirSync(join(bob.root, 'replicas/alice/.receiving')), [snapAt(1), snapAt(2), snapAt(3)], 'the received parents, nothing partial')
+    await assertWitnessed()
+  })
+
+  it('restore and verify read send-mode replicas with their owners, through the root reader', async () => {
+    const target = join(family.base, 'restored')
+    const restored = await alice.famlab(['restore', '--from', 'bob', '--snapshot', snapAt(3), '--to', target])
+    assert.equal(restored.code, 0, restored.stderr)
+    assert.deepEqual(await treeDifferences(join(alice.root, 'snapshots', snapAt(3)), target), [])
+    const verified = await alice.famlab(['verify', '--peer', 'bob'])
+    assert.equal(verified.code, 0, verified.stderr + verified.stdout)
+  })
+
+  it('a parent missing on the holder makes the next stream whole, by itself', async () => {
+    // The received subvolumes are the parents (the published replicas have no Received UUID)
+    const received = join(bob.root, 'replicas/alice/.receiving')
+    await runChecked(['btrfs', '-q', 'subvolume', 'delete', ...readdirSync(received).map((n) => join(received, n))])
+    writeFileSync(join(alice.root, 'local/after-loss.txt'), 'new\n')
+    const next = await backup(4)
+    assert.equal(next.code, 0, next.stderr)
+    assert.match(next.stderr, /sending .* whole/)
+    await assertWitnessed({ allowPrunedOn: [bob] })
+  })
+
+  it('setuid files and owners arrive as they are, out of ssh.user\'s reach', async () => {
+    const file = join(alice.root, 'local/suid-tool')
+    writeFileSync(file, '#!/bin/sh\n')
+    chmodSync(file, 0o4755)
+    const next = await backup(5)
+    assert.equal(next.code, 0, next.stderr)
+    assert.match(next.stderr, /incremental on/)
+    assert.equal((await runChecked(['stat', '-c', '%a %U', join(replica(snapAt(5)), 'suid-tool')])).trim(), '4755 root')
+    const peek = await run(['su', '-s', '/bin/sh', bob.user, '-c', `ls ${replica(snapAt(5))}`])
+    assert.notEqual(peek.code, 0, 'ssh.user cannot enter a send-mode replica')
+    await assertWitnessed({ allowPrunedOn: [bob] })
+    await runChecked(['rm', file])
+  })
+
+  it('serve refuses receive-send from a peer to a node without the receiver, and a bad snapshot name', async () => {
+    const ssh = ['ssh', '-F', join(alice.state, 'ssh_config'), 'famlab-bob']
+    const bad = await run([...ssh, 'famlab', 'receive-send', '../../etc', 'none'], { input: 'btrfs-stream\0' })
+    assert.notEqual(bad.code, 0)
+    assert.match(bad.stderr, /famlab serve: /)
+    const garbage = await run([...ssh, 'famlab', 'receive-send', snapAt(9), 'none'], { input: 'not a stream at all, not at all' })
+    assert.notEqual(garbage.code, 0)
+    assert.ok(!existsSync(replica(snapAt(9))))
+    await assertWitnessed({ allowPrunedOn: [bob] })
+  })
+
+  it('a disk that fills during the receive leaves no complete-named replica', async () => {
+    await runChecked(['dd', 'if=/dev/urandom', `of=${join(alice.root, 'local/big.bin')}`, 'bs=1M', 'count=150', 'status=none'])
+    // Room for the stream when the transfer is checked; gone while it is received.
+    const filler = join(bob.root, 'filler.bin')
+    const free = Number((await runChecked(['df', '--output=avail', '-B1', bob.root])).trim().split('\n')[1])
+    await runChecked(['fallocate', '-l', String(Math.max(free - 200 * MiB, 0)), filler])
+    await runChecked(['btrfs', 'filesystem', 'sync', bob.root])
+    const backupRun = alice.famlab(['backup'], { env: { FAMLAB_NOW: at(6) } })
+    await runChecked(['bash', '-c', `for i in $(seq 600); do [ -n "$(ls -A ${join(bob.root, 'replicas/alice/.receiving')} 2>/dev/null)" ] && exit 0; sleep 0.1; done`])
+    await run(['fallocate', '-l', String(150 * MiB), `${filler}.more`])
+    const full = await backupRun
+    assert.notEqual(full.code, 0, full.stderr)
+    assert.ok(!complete().includes(snapAt(6)), 'no complete name for the failed transfer')
+    await runChecked(['rm', '-f', filler, `${filler}.more`])
+    await runChecked(['btrfs', 'filesystem', 'sync', bob.root])
+    await assertWitnessed({ allowPrunedOn: [bob] })
+  })
+})
+
+/** Bytes alice's last replicate step sent, from its history. */
+function lastSent(node: Node): number | undefined {
+  const file = join(node.state, 'history.jsonl')
+  if (!existsSync(file)) return undefined
+  const entries = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+  return entries.findLast((e) => e.step === 'replicate')?.bytes
+}
