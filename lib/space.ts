@@ -1,6 +1,7 @@
 // Space under the capacity agreement, measured: what replicas use on this node (per origin),
 // what is left for the family, and what the next transfer to a peer will need.
-import { existsSync, lstatSync, readdirSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { existsSync, lstatSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { isBtrfs } from './btrfs.ts'
 import { offeredBytes, readDisk, roomForPeers } from './capacity.ts'
@@ -35,36 +36,89 @@ async function btrfsSetUsage(dir: string): Promise<number> {
   return Number(exclusive) + Number(setShared)
 }
 
-/** `du` walks every replica; it is redone only when the complete replicas held here change. */
+const usageFile = (config: Config) => join(state(config).dir, 'space.json')
+const measuringMark = (config: Config) => join(state(config).dir, 'space.measuring')
+
+/** The complete replicas held here: what the cached measurement is of. */
+function replicaSetKey(replicas: string, origins: string[]): string {
+  return origins.map((origin) => `${origin}:${listSnapshots(join(replicas, origin)).join(',')}`).join(' ')
+}
+
+const originsIn = (replicas: string) => readdirSync(replicas).filter((name) => !name.startsWith('.')).sort()
+
+/** How long `serve status` waits for a new measurement before answering with the last one. */
+const MEASURE_WAIT_MS = 30_000
+/** A measurement older than this died without removing its mark. */
+const MEASURE_STALE_MS = 6 * 3600_000
+
+/**
+ * What the replicas held here use, per origin. The walk of every replica takes minutes on a
+ * big node, longer than a peer waits for `status`, so it runs in a process of its own
+ * (`serve --measure-space`); status waits a little for it, else answers with the last
+ * measurement, and the next status has the new one.
+ */
 async function replicaUsage(config: Config): Promise<Record<string, number>> {
   const { replicas } = storage(config)
   if (!existsSync(replicas)) return {}
-  const origins = readdirSync(replicas).filter((name) => !name.startsWith('.')).sort()
-  const key = origins.map((origin) => `${origin}:${listSnapshots(join(replicas, origin)).join(',')}`).join(' ')
-  const file = join(state(config).dir, 'space.json')
-  const cached = readJsonFile<UsageCache>(file)
+  const key = replicaSetKey(replicas, originsIn(replicas))
+  const cached = readJsonFile<UsageCache>(usageFile(config))
   if (cached?.key === key) return cached.origins
-  const measured: Record<string, number> = {}
-  if (origins.length > 0 && isBtrfs(replicas)) {
-    // Replicas received as btrfs snapshots share extents, which du would count once per snapshot.
-    // btrfs sees only extents on disk: data still in the page cache is flushed first (syncfs).
-    // Small files stored inline in metadata have no extent, so the newest replica's du is the floor.
-    await runChecked(['sync', '--file-system', replicas])
-    for (const origin of origins) {
-      const newest = listSnapshots(join(replicas, origin)).at(-1)
-      // (send mode's replicas are root's alone: what ssh.user cannot read counts as nothing)
-      const floor = newest ? Number((await run(['du', '-s', '-B1', '--', join(replicas, origin, newest)])).stdout.split(/\s/)[0]) || 0 : 0
-      measured[origin] = Math.max(await btrfsSetUsage(join(replicas, origin)), floor)
-    }
-  } else if (origins.length > 0) {
-    const du = await runChecked(['du', '--summarize', '--block-size=1', '--one-file-system', ...origins], { cwd: replicas })
-    for (const line of du.trim().split('\n')) {
-      const [bytes, origin] = line.split('\t')
-      measured[origin] = Number(bytes)
-    }
+  startMeasurement(config)
+  for (const deadline = Date.now() + MEASURE_WAIT_MS; Date.now() < deadline;) {
+    await new Promise((r) => setTimeout(r, 200))
+    const measured = readJsonFile<UsageCache>(usageFile(config))
+    if (measured?.key === key) return measured.origins
   }
-  writeStateFile(config, file, `${JSON.stringify({ key, origins: measured })}\n`)
-  return measured
+  return cached?.origins ?? {}
+}
+
+function startMeasurement(config: Config): void {
+  try {
+    if (Date.now() - statSync(measuringMark(config)).mtimeMs < MEASURE_STALE_MS) return
+  } catch {
+    // none running
+  }
+  const self = [...process.execArgv, process.argv[1], 'serve', '--measure-space', '--config', config.file]
+  spawn(process.execPath, self, { detached: true, stdio: 'ignore' }).unref()
+}
+
+/** `serve --measure-space`: measures what the replicas use and caches it; one at a time. */
+export async function measureReplicaUsage(config: Config): Promise<void> {
+  const { replicas } = storage(config)
+  if (!existsSync(replicas)) return
+  const mark = measuringMark(config)
+  try {
+    if (Date.now() - statSync(mark).mtimeMs >= MEASURE_STALE_MS) rmSync(mark, { force: true })
+    writeFileSync(mark, `${process.pid}\n`, { flag: 'wx' })
+  } catch {
+    return
+  }
+  try {
+    const origins = originsIn(replicas)
+    const key = replicaSetKey(replicas, origins)
+    const measured: Record<string, number> = {}
+    if (origins.length > 0 && isBtrfs(replicas)) {
+      // Replicas received as btrfs snapshots share extents, which du would count once per snapshot.
+      // btrfs sees only extents on disk: data still in the page cache is flushed first (syncfs).
+      // Small files stored inline in metadata have no extent, so the newest replica's du is the floor.
+      await runChecked(['sync', '--file-system', replicas])
+      for (const origin of origins) {
+        const newest = listSnapshots(join(replicas, origin)).at(-1)
+        // (send mode's replicas are root's alone: what ssh.user cannot read counts as nothing)
+        const floor = newest ? Number((await run(['du', '-s', '-B1', '--', join(replicas, origin, newest)])).stdout.split(/\s/)[0]) || 0 : 0
+        measured[origin] = Math.max(await btrfsSetUsage(join(replicas, origin)), floor)
+      }
+    } else if (origins.length > 0) {
+      const du = await runChecked(['du', '--summarize', '--block-size=1', '--one-file-system', ...origins], { cwd: replicas })
+      for (const line of du.trim().split('\n')) {
+        const [bytes, origin] = line.split('\t')
+        measured[origin] = Number(bytes)
+      }
+    }
+    writeStateFile(config, usageFile(config), `${JSON.stringify({ key, origins: measured })}\n`)
+  } finally {
+    rmSync(mark, { force: true })
+  }
 }
 
 export async function peerSpace(config: Config): Promise<PeerSpace | undefined> {
