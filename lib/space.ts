@@ -25,7 +25,8 @@ export type PeerSpace = {
   origins: Record<string, number>
 }
 
-type UsageCache = { key: string; origins: Record<string, number> }
+/** `seconds`: how long the measurement took. */
+type UsageCache = { key: string; origins: Record<string, number>; seconds?: number }
 
 const BLOCK = 512
 
@@ -46,16 +47,18 @@ function replicaSetKey(replicas: string, origins: string[]): string {
 
 const originsIn = (replicas: string) => readdirSync(replicas).filter((name) => !name.startsWith('.')).sort()
 
-/** How long `serve status` waits for a new measurement before answering with the last one. */
-const MEASURE_WAIT_MS = 30_000
+/** A node whose last measurement took longer than this measures in the background. */
+const INLINE_LIMIT_S = 15
+/** How long `serve status` waits for a background measurement (a report probe waits 20 s). */
+const MEASURE_WAIT_MS = 10_000
 /** A measurement older than this died without removing its mark. */
 const MEASURE_STALE_MS = 6 * 3600_000
 
 /**
- * What the replicas held here use, per origin. The walk of every replica takes minutes on a
- * big node, longer than a peer waits for `status`, so it runs in a process of its own
- * (`serve --measure-space`); status waits a little for it, else answers with the last
- * measurement, and the next status has the new one.
+ * What the replicas held here use, per origin. On a big node the walk of every replica takes
+ * minutes, longer than a peer waits for `status`; there it runs in a process of its own
+ * (`serve --measure-space`), status waits a little for it, else answers with the last
+ * measurement, and the next status has the new one. Where it was quick, status just waits.
  */
 async function replicaUsage(config: Config): Promise<Record<string, number>> {
   const { replicas } = storage(config)
@@ -63,13 +66,17 @@ async function replicaUsage(config: Config): Promise<Record<string, number>> {
   const key = replicaSetKey(replicas, originsIn(replicas))
   const cached = readJsonFile<UsageCache>(usageFile(config))
   if (cached?.key === key) return cached.origins
+  if ((cached?.seconds ?? 0) <= INLINE_LIMIT_S) {
+    await measureReplicaUsage(config)
+    return readJsonFile<UsageCache>(usageFile(config))?.origins ?? cached?.origins ?? {}
+  }
   startMeasurement(config)
   for (const deadline = Date.now() + MEASURE_WAIT_MS; Date.now() < deadline;) {
     await new Promise((r) => setTimeout(r, 200))
     const measured = readJsonFile<UsageCache>(usageFile(config))
     if (measured?.key === key) return measured.origins
   }
-  return cached?.origins ?? {}
+  return cached!.origins
 }
 
 function startMeasurement(config: Config): void {
@@ -94,6 +101,7 @@ export async function measureReplicaUsage(config: Config): Promise<void> {
     return
   }
   try {
+    const started = performance.now()
     const origins = originsIn(replicas)
     const key = replicaSetKey(replicas, origins)
     const measured: Record<string, number> = {}
@@ -115,7 +123,8 @@ export async function measureReplicaUsage(config: Config): Promise<void> {
         measured[origin] = Number(bytes)
       }
     }
-    writeStateFile(config, usageFile(config), `${JSON.stringify({ key, origins: measured })}\n`)
+    const seconds = (performance.now() - started) / 1000
+    writeStateFile(config, usageFile(config), `${JSON.stringify({ key, origins: measured, seconds })}\n`)
   } finally {
     rmSync(mark, { force: true })
   }
