@@ -7,7 +7,7 @@ import { isBtrfs } from './btrfs.ts'
 import { offeredBytes, readDisk, roomForPeers } from './capacity.ts'
 import type { Config } from './config.ts'
 import { run, runChecked } from './exec.ts'
-import { state, storage } from './paths.ts'
+import { FAMLAB_BIN, state, storage } from './paths.ts'
 import type { HolderStatus } from './receive.ts'
 import { listSnapshots } from './snapshots.ts'
 import { readJsonFile, writeStateFile } from './state.ts'
@@ -85,8 +85,7 @@ function startMeasurement(config: Config): void {
   } catch {
     // none running
   }
-  const self = [...process.execArgv, process.argv[1], 'serve', '--measure-space', '--config', config.file]
-  spawn(process.execPath, self, { detached: true, stdio: 'ignore' }).unref()
+  spawn(FAMLAB_BIN, ['serve', '--measure-space', '--config', config.file], { detached: true, stdio: 'ignore' }).unref()
 }
 
 /** `serve --measure-space`: measures what the replicas use and caches it; one at a time. */
