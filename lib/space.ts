@@ -93,11 +93,12 @@ export async function measureReplicaUsage(config: Config): Promise<void> {
   const { replicas } = storage(config)
   if (!existsSync(replicas)) return
   const mark = measuringMark(config)
+  if (existsSync(mark) && Date.now() - statSync(mark).mtimeMs >= MEASURE_STALE_MS) rmSync(mark, { force: true })
   try {
-    if (Date.now() - statSync(mark).mtimeMs >= MEASURE_STALE_MS) rmSync(mark, { force: true })
     writeFileSync(mark, `${process.pid}\n`, { flag: 'wx' })
-  } catch {
-    return
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return
+    throw err
   }
   try {
     const started = performance.now()
