@@ -47,18 +47,17 @@ function replicaSetKey(replicas: string, origins: string[]): string {
 
 const originsIn = (replicas: string) => readdirSync(replicas).filter((name) => !name.startsWith('.')).sort()
 
-/** A node whose last measurement took longer than this measures in the background. */
-const INLINE_LIMIT_S = 15
-/** How long `serve status` waits for a background measurement (a report probe waits 20 s). */
-const MEASURE_WAIT_MS = 10_000
+/** Where the last measurement took longer than this, status does not wait for the next one. */
+const INLINE_LIMIT_S = 3
 /** A measurement older than this died without removing its mark. */
 const MEASURE_STALE_MS = 6 * 3600_000
 
 /**
- * What the replicas held here use, per origin. On a big node the walk of every replica takes
- * minutes, longer than a peer waits for `status`; there it runs in a process of its own
- * (`serve --measure-space`), status waits a little for it, else answers with the last
- * measurement, and the next status has the new one. Where it was quick, status just waits.
+ * What the replicas held here use, per origin, measured again whenever the set of replicas
+ * changed. A peer waits for `status` while it is measured, unless the last measurement took
+ * over 3 s: on a big node (150,000 files times every retained replica) it takes from seconds
+ * to minutes, so there status answers with the last measurement at once and starts the next
+ * in a process of its own (`serve --measure-space`), ready for the next status.
  */
 async function replicaUsage(config: Config): Promise<Record<string, number>> {
   const { replicas } = storage(config)
@@ -66,17 +65,12 @@ async function replicaUsage(config: Config): Promise<Record<string, number>> {
   const key = replicaSetKey(replicas, originsIn(replicas))
   const cached = readJsonFile<UsageCache>(usageFile(config))
   if (cached?.key === key) return cached.origins
-  if ((cached?.seconds ?? 0) <= INLINE_LIMIT_S) {
-    await measureReplicaUsage(config)
-    return readJsonFile<UsageCache>(usageFile(config))?.origins ?? cached?.origins ?? {}
+  if (cached && (cached.seconds ?? 0) > INLINE_LIMIT_S) {
+    startMeasurement(config)
+    return cached.origins
   }
-  startMeasurement(config)
-  for (const deadline = Date.now() + MEASURE_WAIT_MS; Date.now() < deadline;) {
-    await new Promise((r) => setTimeout(r, 200))
-    const measured = readJsonFile<UsageCache>(usageFile(config))
-    if (measured?.key === key) return measured.origins
-  }
-  return cached!.origins
+  await measureReplicaUsage(config)
+  return readJsonFile<UsageCache>(usageFile(config))?.origins ?? cached?.origins ?? {}
 }
 
 function startMeasurement(config: Config): void {

@@ -10,7 +10,6 @@ describe('what the replicas held here use', () => {
   it('is measured while status waits where that was quick, else answered from the last measurement', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'famlab-space-'))
     try {
-      // No config file: a background measurement cannot start, so a slow node answers from its cache
       const config = { root: join(dir, 'root'), state: join(dir, 'state'), file: join(dir, 'missing.yaml'),
         ssh: { user: 'famlab-nobody-here' }, capacity: { local_fraction: 0.5 } } as unknown as Config
       const replica = (name: string, bytes: number) => {
