@@ -259,3 +259,11 @@ export async function pullReplica(origin: Node, holder: Node, path: string, targ
     `famlab-${holder.name}:${path}`, `${target}/`,
   ])
 }
+
+/** Bytes a node's last replicate step sent, from its history. */
+export function lastSent(node: Node): number | undefined {
+  const file = join(node.state, 'history.jsonl')
+  if (!existsSync(file)) return undefined
+  const entries = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+  return entries.findLast((e) => e.step === 'replicate')?.bytes
+}

@@ -2,11 +2,11 @@
 // hard links that change at the source, storage efficiency, serve's refusals.
 // (The core suite runs in each mode of FAMLAB_TEST_MODES.)
 import assert from 'node:assert/strict'
-import { existsSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
+import { readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { run, runChecked } from '../../lib/exec.ts'
-import { createFamily, type Family, type Node } from '../harness/family.ts'
+import { createFamily, lastSent, type Family, type Node } from '../harness/family.ts'
 import { inMode } from '../harness/modes.ts'
 import { writeRichTree } from '../harness/tree.ts'
 import { Witness } from '../harness/witness.ts'
@@ -112,11 +112,3 @@ describe('snapshot mode on a btrfs holder', () => {
     await assertWitnessed({ allowPrunedOn: [bob] })
   })
 })
-
-/** Bytes alice's last replicate step sent, from its history. */
-function lastSent(node: Node): number | undefined {
-  const file = join(node.state, 'history.jsonl')
-  if (!existsSync(file)) return undefined
-  const entries = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
-  return entries.findLast((e) => e.step === 'replicate')?.bytes
-}

@@ -2,11 +2,11 @@
 // on a received parent, a whole stream when the parent is gone, restore and verify through the
 // root reader, replicas out of ssh.user's reach, and a disk that fills mid-receive.
 import assert from 'node:assert/strict'
-import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { run, runChecked } from '../../lib/exec.ts'
-import { createFamily, type Family, type Node } from '../harness/family.ts'
+import { createFamily, lastSent, type Family, type Node } from '../harness/family.ts'
 import { inMode } from '../harness/modes.ts'
 import { treeDifferences, writeRichTree } from '../harness/tree.ts'
 import { Witness } from '../harness/witness.ts'
@@ -130,11 +130,3 @@ describe('send mode to a holder with the root receiver', () => {
     await assertWitnessed({ allowPrunedOn: [bob] })
   })
 })
-
-/** Bytes alice's last replicate step sent, from its history. */
-function lastSent(node: Node): number | undefined {
-  const file = join(node.state, 'history.jsonl')
-  if (!existsSync(file)) return undefined
-  const entries = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
-  return entries.findLast((e) => e.step === 'replicate')?.bytes
-}
