@@ -124,8 +124,15 @@ class Bench {
     for (let round = 0; round < this.repeat; round++) {
       const change = await prepare(round)
       if (typeof change === 'number') changed.push(change)
-      const ours = await famlab()
-      const theirs = await bare()
+      // Each round swaps who goes first, so neither always reads from a cold page cache
+      let ours: { seconds: number; bytes?: number }, theirs: { seconds: number; bytes?: number }
+      if (round % 2 === 0) {
+        ours = await famlab()
+        theirs = await bare()
+      } else {
+        theirs = await bare()
+        ours = await famlab()
+      }
       f.push(ours.seconds), b.push(theirs.seconds)
       if (ours.bytes !== undefined) fBytes.push(ours.bytes)
       if (theirs.bytes !== undefined) bBytes.push(theirs.bytes)
