@@ -73,12 +73,17 @@ async function replicaUsage(config: Config): Promise<Record<string, number>> {
   return readJsonFile<UsageCache>(usageFile(config))?.origins ?? cached?.origins ?? {}
 }
 
-function startMeasurement(config: Config): void {
+/** A measurement is under way while its mark is younger than MEASURE_STALE_MS. */
+function measurementRunning(mark: string): boolean {
   try {
-    if (Date.now() - statSync(measuringMark(config)).mtimeMs < MEASURE_STALE_MS) return
+    return Date.now() - statSync(mark).mtimeMs < MEASURE_STALE_MS
   } catch {
-    // none running
+    return false
   }
+}
+
+function startMeasurement(config: Config): void {
+  if (measurementRunning(measuringMark(config))) return
   spawn(FAMLAB_BIN, ['serve', '--measure-space', '--config', config.file], { detached: true, stdio: 'ignore' }).unref()
 }
 
@@ -87,7 +92,7 @@ export async function measureReplicaUsage(config: Config): Promise<void> {
   const { replicas } = storage(config)
   if (!existsSync(replicas)) return
   const mark = measuringMark(config)
-  if (existsSync(mark) && Date.now() - statSync(mark).mtimeMs >= MEASURE_STALE_MS) rmSync(mark, { force: true })
+  if (!measurementRunning(mark)) rmSync(mark, { force: true })
   try {
     writeFileSync(mark, `${process.pid}\n`, { flag: 'wx' })
   } catch (err) {
