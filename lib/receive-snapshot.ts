@@ -1,7 +1,7 @@
 // The holder's side of a snapshot-mode transfer, run by `serve` as ssh.user in replicas/<origin>/.
 // `.incomplete` is a writable btrfs snapshot of the newest complete replica, which rsync then
 // rewrites in place: copy-on-write keeps every complete replica as it was.
-import { existsSync, renameSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { createSnapshot, createSubvolume, isReadonly, isSubvolume, setReadonly } from './btrfs.ts'
 import { runChecked } from './exec.ts'
@@ -35,14 +35,32 @@ export async function prepareSnapshotIncomplete(originDir: string): Promise<void
   await separateHardLinks(incomplete)
 }
 
+/** Where separateHardLinks stages its copies: inside `.incomplete`, so moving them back is a rename. */
+const UNLINK_STAGE = '.famlab-unlink'
+
 /**
  * rsync -H --inplace writes through a hard link into every other name of that inode, so a file
  * whose links changed at the source would corrupt its siblings. Each name gets its own
  * (reflinked, so free) inode first; rsync then links again what is still linked at the source.
+ * One cp copies thousands of files and this process renames them back: a cp and an mv per file
+ * took 40 s for 600 linked files.
  */
 async function separateHardLinks(dir: string): Promise<void> {
-  const script = 'for f; do cp -a --reflink=always -- "$f" "$f.famlab-unlink" && mv -f -- "$f.famlab-unlink" "$f" || exit 1; done'
-  await runChecked(['find', dir, '-xdev', '-type', 'f', '-links', '+1', '-exec', 'sh', '-c', script, 'separate', '{}', '+'])
+  const stage = join(dir, UNLINK_STAGE)
+  rmSync(stage, { recursive: true, force: true })
+  mkdirSync(stage)
+  await runChecked(['find', '.', '-xdev', '-path', `./${UNLINK_STAGE}`, '-prune', '-o', '-type', 'f', '-links', '+1',
+    '-exec', 'cp', '-a', '--reflink=always', '--no-preserve=links', '--parents', '-t', UNLINK_STAGE, '--', '{}', '+'], { cwd: dir })
+  moveBack(stage, dir)
+  rmSync(stage, { recursive: true, force: true })
+}
+
+function moveBack(stage: string, dir: string, rel = ''): void {
+  for (const entry of readdirSync(join(stage, rel), { withFileTypes: true })) {
+    const path = join(rel, entry.name)
+    if (entry.isDirectory()) moveBack(stage, dir, path)
+    else renameSync(join(stage, path), join(dir, path))
+  }
 }
 
 /** Seals a snapshot-mode `.incomplete` read-only, then names it `<snap>` like any other. */
