@@ -2,6 +2,7 @@
 // offering S bytes may back up at most S / k. The placement itself is lib/placement.ts.
 import { allowance } from './agreement.ts'
 import type { Context } from './context.ts'
+import type { AskedPeer } from './family.ts'
 import { runChecked } from './exec.ts'
 import { readHistory, recordStep } from './history.ts'
 import { findMember, peersOf, type Member, type Membership } from './members.ts'
@@ -9,7 +10,7 @@ import { state, storage } from './paths.ts'
 import { placeCopies, reachabilityOf, wantedCopies, type Placement } from './placement.ts'
 import type { HolderStatus } from './receive.ts'
 import type { PeerResult } from './replicate.ts'
-import { bytesToSend, estimateTransferBytes } from './space.ts'
+import { bytesToSend, estimateTransferBytes, sendBound } from './space.ts'
 import { requestPeer } from './ssh.ts'
 
 export function placementFor(ctx: Context, membership: Membership, origin = ctx.config.node): Placement {
@@ -44,30 +45,28 @@ export async function snapshotBytes(dir: string): Promise<number> {
 }
 
 /**
- * What this node's replicas will take on its fullest holder once `snapDir` is there: what each
- * holder says they take now (every retained snapshot, shared data counted once), plus what the
- * transfer adds. A full copy when no holder answers.
- */
-async function projectedUse(ctx: Context, snap: string, holders: Member[]): Promise<number> {
-  const replies = await Promise.all(holders.map((h) => requestPeer<HolderStatus>(ctx, h.name, ['status'])))
-  const uses = replies.flatMap((r) => (r.outcome === 'ok' ? [(r.data.space?.origins[ctx.config.node] ?? 0) + bytesToSend(ctx.config, snap, r.data)] : []))
-  return uses.length > 0 ? Math.max(...uses) : estimateTransferBytes(storage(ctx.config).snapshot(snap), undefined)
-}
-
-/**
  * The agreement: a node offering S bytes may keep at most S / k on each of its holders (k =
- * family.copies, every peer by default). Checked before anything is sent; returns the refusals,
- * or undefined when the snapshot may go.
+ * family.copies, every peer by default). Checked against what each holder answered when the run
+ * agreed on the member list (every retained replica of ours there, shared data counted once),
+ * plus what this transfer adds; a full copy when no holder answered. Returns the refusals, or
+ * undefined when the snapshot may go.
  */
-export async function refuseOverAllowance(ctx: Context, membership: Membership, snap: string, holders: Member[]): Promise<PeerResult[] | undefined> {
+export function refuseOverAllowance(ctx: Context, membership: Membership, snap: string, holders: AskedPeer<HolderStatus>[]): PeerResult[] | undefined {
   const offered = findMember(membership, ctx.config.node)?.offered_bytes
   if (offered === undefined || holders.length === 0) return undefined
   const copies = wantedCopies(ctx.config.family.copies, peersOf(membership, ctx.config.node).length)
-  const bytes = await projectedUse(ctx, snap, holders)
-  const { allowance_bytes, remaining_bytes } = allowance(offered, copies, bytes)
+  const answered = holders.flatMap(({ status }) => (status.outcome === 'ok' ? [status.data] : []))
+  const held = (holder: HolderStatus) => holder.space?.origins[ctx.config.node] ?? 0
+  const { allowance_bytes } = allowance(offered, copies, 0)
+  // The tree is walked for what the transfer adds only when a bound on it could cross the allowance.
+  if (allowance_bytes !== null && Math.max(0, ...answered.map(held)) + sendBound(ctx.config, snap) <= allowance_bytes) return undefined
+  const bytes = answered.length > 0
+    ? Math.max(...answered.map((holder) => held(holder) + bytesToSend(ctx.config, snap, holder)))
+    : estimateTransferBytes(storage(ctx.config).snapshot(snap), undefined)
+  const { remaining_bytes } = allowance(offered, copies, bytes)
   if (remaining_bytes === null || remaining_bytes >= 0) return undefined
   const message = `with ${snap} this node's replicas would take ${bytes} bytes on a holder, over its allowance of ${allowance_bytes} (the ${offered} bytes it offers / ${copies} copies); nothing was sent`
   recordStep(ctx, { step: 'agreement', snapshot: snap, result: 'refused', bytes, message })
   ctx.log.warn('replicate', message)
-  return holders.map((h) => ({ peer: h.name, result: 'refused', message, seconds: 0 }))
+  return holders.map(({ peer }) => ({ peer: peer.name, result: 'refused', message, seconds: 0 }))
 }

@@ -4,9 +4,9 @@ import { existsSync } from 'node:fs'
 import type { Context } from './context.ts'
 import { run } from './exec.ts'
 import { EXIT } from './exit.ts'
-import { agreeOnMembership, requireMembership, syncMembership, type AskedPeer } from './family.ts'
+import { requireMembership, syncMembership, type AskedPeer } from './family.ts'
 import { recordStep, stopwatch, type Outcome } from './history.ts'
-import { findMember, type Member } from './members.ts'
+import { findMember } from './members.ts'
 import { chooseMode, rsyncModeFlags } from './modes.ts'
 import { storage } from './paths.ts'
 import type { HolderStatus } from './receive.ts'
@@ -81,8 +81,7 @@ async function replicateToPeer(ctx: Context, snap: string, asked: AskedPeer<Hold
  * the uplink cap is shared between them; a person watching gets one transfer at a time, each
  * with its own progress.
  */
-export async function replicateSnapshot(ctx: Context, snap: string, everyPeer: Member[], options: ReplicateOptions = {}): Promise<PeerResult[]> {
-  const peers = await agreeOnMembership<HolderStatus>(ctx, everyPeer)
+export async function replicateSnapshot(ctx: Context, snap: string, peers: AskedPeer<HolderStatus>[], options: ReplicateOptions = {}): Promise<PeerResult[]> {
   const concurrent = ctx.interactive ? 1 : peers.length
   const bwlimitKbps = Math.ceil(ctx.config.replication.bwlimit_kbps / Math.max(concurrent, 1))
   const replicateOne = async (asked: AskedPeer<HolderStatus>): Promise<PeerResult> => {

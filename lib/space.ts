@@ -190,16 +190,22 @@ export function bytesToSend(config: Config, snap: string, holder: HolderStatus):
   return cachedEstimate(paths.snapshot(snap), basis && paths.snapshot(basis))
 }
 
+/**
+ * More than sending `snap` can add on any holder, known without walking the tree: a snapshot
+ * cannot need more than its whole filesystem uses (reflinked and compressed files aside).
+ */
+export function sendBound(config: Config, snap: string): number {
+  const disk = readDisk(storage(config).snapshot(snap))
+  return disk ? disk.total_bytes - disk.free_bytes : Infinity
+}
+
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`
 
 /** Why `snap` does not fit on a holder (a storage_full alert), or undefined when it does. */
 export function roomProblem(config: Config, snap: string, holder: HolderStatus): string | undefined {
   const space = holder.space
   if (!space) return undefined
-  // A snapshot cannot need more than its whole filesystem uses (reflinked and compressed files
-  // aside), so a holder with that much room is told yes without walking the tree.
-  const disk = readDisk(storage(config).snapshot(snap))
-  if (disk && disk.total_bytes - disk.free_bytes <= space.room_bytes) return undefined
+  if (sendBound(config, snap) <= space.room_bytes) return undefined
   const needed = bytesToSend(config, snap, holder)
   if (needed <= space.room_bytes) return undefined
   return `storage_full: ${snap} needs about ${mib(needed)}, ${holder.node} has ${mib(space.room_bytes)} left for the family ` +

@@ -5,12 +5,13 @@ import { runCommand } from '../lib/cli.ts'
 import { choosePeers, refuseOverAllowance } from '../lib/copies.ts'
 import type { Context } from '../lib/context.ts'
 import { EXIT, runIfMain } from '../lib/exit.ts'
-import { requireMembership } from '../lib/family.ts'
+import { agreeOnMembership, requireMembership } from '../lib/family.ts'
 import { recordStep, stopwatch } from '../lib/history.ts'
 import { withLock } from '../lib/lock.ts'
 import { peersOf } from '../lib/members.ts'
 import { state } from '../lib/paths.ts'
 import { pruneAll } from '../lib/prune.ts'
+import type { HolderStatus } from '../lib/receive.ts'
 import { guardLocalData, RecoveryNeededError } from '../lib/recovery.ts'
 import { replicateSnapshot, replicationExitCode, type PeerResult } from '../lib/replicate.ts'
 import { takeSnapshot } from '../lib/snapshots.ts'
@@ -59,8 +60,8 @@ async function backup(ctx: Context, force: boolean): Promise<number> {
     ctx.log.info('snapshot', snapshot)
 
     // Replicate to the peers holding this node's copies, within the family agreement, and to bare targets
-    const peers = await choosePeers(ctx, membership)
-    const refused = await refuseOverAllowance(ctx, membership, snapshot, peers)
+    const peers = await agreeOnMembership<HolderStatus>(ctx, await choosePeers(ctx, membership))
+    const refused = refuseOverAllowance(ctx, requireMembership(ctx.config), snapshot, peers)
     results = [...(refused ?? await replicateSnapshot(ctx, snapshot, peers)), ...await replicateToTargets(ctx, snapshot)]
     const code = replicationExitCode(results)
 

@@ -4,10 +4,11 @@
 import { runCommand } from '../lib/cli.ts'
 import { choosePeers, refuseOverAllowance } from '../lib/copies.ts'
 import { FamlabError, runIfMain, UsageError } from '../lib/exit.ts'
-import { requireMembership } from '../lib/family.ts'
+import { agreeOnMembership, requireMembership } from '../lib/family.ts'
 import { withLock } from '../lib/lock.ts'
 import { findMember } from '../lib/members.ts'
 import { state, storage } from '../lib/paths.ts'
+import type { HolderStatus } from '../lib/receive.ts'
 import { replicateSnapshot, replicationExitCode } from '../lib/replicate.ts'
 import { newestSnapshot } from '../lib/snapshots.ts'
 import { replicateToTargets } from '../lib/target-store.ts'
@@ -38,8 +39,8 @@ export async function main(argv: string[]): Promise<number> {
       if (args.peer && (named.length + targets.length === 0 || args.peer === ctx.config.node)) throw new UsageError(`--peer: "${args.peer}" is not a peer or target of this node`)
       const snap = newestSnapshot(storage(ctx.config).snapshots)
       if (!snap) throw new FamlabError('there is no snapshot to replicate yet', 'Run famlab snapshot or famlab backup.')
-      const peers = args.peer ? named : await choosePeers(ctx, membership)
-      const refused = await refuseOverAllowance(ctx, membership, snap, peers)
+      const peers = await agreeOnMembership<HolderStatus>(ctx, args.peer ? named : await choosePeers(ctx, membership))
+      const refused = refuseOverAllowance(ctx, requireMembership(ctx.config), snap, peers)
       return replicationExitCode([...(refused ?? await replicateSnapshot(ctx, snap, peers)), ...await replicateToTargets(ctx, snap, targets)])
     }),
   )

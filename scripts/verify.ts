@@ -5,11 +5,12 @@
 import { runCommand, type Args } from '../lib/cli.ts'
 import type { Context } from '../lib/context.ts'
 import { EXIT, runIfMain, UsageError } from '../lib/exit.ts'
-import { requireMembership } from '../lib/family.ts'
+import { agreeOnMembership, requireMembership } from '../lib/family.ts'
 import { recordStep } from '../lib/history.ts'
 import { withLock } from '../lib/lock.ts'
 import { findMember, peersOf, type Member } from '../lib/members.ts'
 import { state } from '../lib/paths.ts'
+import type { HolderStatus } from '../lib/receive.ts'
 import { guardLocalData } from '../lib/recovery.ts'
 import { replicateSnapshot } from '../lib/replicate.ts'
 import { takeSnapshot } from '../lib/snapshots.ts'
@@ -52,7 +53,7 @@ async function repair(ctx: Context, damaged: Member[], peers: Member[]): Promise
   await guardLocalData(ctx, peers, false)
   const snapshot = await takeSnapshot(ctx)
   ctx.log.info('verify', `repairing into a new snapshot ${snapshot}`)
-  const sent = await replicateSnapshot(ctx, snapshot, damaged, { checksum: true })
+  const sent = await replicateSnapshot(ctx, snapshot, await agreeOnMembership<HolderStatus>(ctx, damaged), { checksum: true })
   const checks: PeerCheck[] = []
   for (const result of sent) {
     const check = result.result === 'ok' ? await compareReplica(ctx, result.peer, snapshot) : undefined
