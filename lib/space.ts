@@ -82,9 +82,11 @@ function measurementRunning(mark: string): boolean {
   }
 }
 
+/** At idle priority: it walks every replica while the sender that asked is transferring to this disk. */
 function startMeasurement(config: Config): void {
   if (measurementRunning(measuringMark(config))) return
-  spawn(FAMLAB_BIN, ['serve', '--measure-space', '--config', config.file], { detached: true, stdio: 'ignore' }).unref()
+  const measure = ['ionice', '-c', '3', 'nice', '-n', '19', FAMLAB_BIN, 'serve', '--measure-space', '--config', config.file]
+  spawn(measure[0], measure.slice(1), { detached: true, stdio: 'ignore' }).unref()
 }
 
 /** `serve --measure-space`: measures what the replicas use and caches it; one at a time. */
