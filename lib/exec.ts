@@ -1,6 +1,8 @@
 // One runner for external commands, and one dry-run gate in front of everything that changes things.
+import { basename } from 'node:path'
 import { $, quote } from 'zx'
 import type { Log } from './log.ts'
+import { bytesRead, killTree, watchProgress } from './watchdog.ts'
 
 export type RunOptions = {
   input?: string
@@ -12,9 +14,15 @@ export type RunOptions = {
   onStdout?: (chunk: string) => void
   /** Let the command use this process's stdin/stdout/stderr (serve hands the ssh channel to rsync). */
   inherit?: boolean
+  /**
+   * Milliseconds the command's own processes (by its name: rsync's forks, not the ssh it starts)
+   * may read nothing before it is killed as stalled (lib/watchdog.ts).
+   */
+  stallMs?: number
 }
 
-export type Result = { ok: boolean; code: number; stdout: string; stderr: string }
+/** `stalled`: killed by the stall watchdog. */
+export type Result = { ok: boolean; code: number; stdout: string; stderr: string; stalled?: boolean }
 
 /**
  * zx runs each command through `bash -c`. A top-level bash whose stdin is a socket (node's stdio
@@ -38,9 +46,18 @@ export async function run(cmd: readonly string[], options: RunOptions = {}): Pro
   })
   const running = shell`${bin} ${args}`
   if (options.onStdout) running.stdout.on('data', (chunk: Buffer) => options.onStdout!(chunk.toString()))
-  const out = await running
+  let stalled = false
+  const watchdog = options.stallMs === undefined ? undefined : watchProgress(
+    () => (running.pid ? bytesRead(running.pid, basename(bin)) : undefined),
+    options.stallMs,
+    () => {
+      stalled = true
+      if (running.pid) killTree(running.pid)
+    },
+  )
+  const out = await running.finally(() => watchdog?.stop())
   const code = out.exitCode ?? (out.signal ? 128 : 1)
-  return { ok: code === 0, code, stdout: options.inherit ? '' : out.stdout, stderr: options.inherit ? '' : out.stderr }
+  return { ok: code === 0, code, stdout: options.inherit ? '' : out.stdout, stderr: options.inherit ? '' : out.stderr, ...(stalled ? { stalled } : {}) }
 }
 
 /** Throws with the command's own last stderr line when it fails. */

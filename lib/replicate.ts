@@ -13,7 +13,7 @@ import type { HolderStatus } from './receive.ts'
 import { sendSnapshot } from './send.ts'
 import { listSnapshots } from './snapshots.ts'
 import { roomProblem } from './space.ts'
-import { classifyRsyncExit, parseStats, pushCommand } from './rsync.ts'
+import { classifyTransfer, parseStats, pushCommand } from './rsync.ts'
 import { hostAlias, requestPeer, sshCommand } from './ssh.ts'
 
 export type PeerResult = { peer: string; result: Outcome; message: string; bytes?: number; seconds: number }
@@ -60,10 +60,12 @@ async function replicateToPeer(ctx: Context, snap: string, asked: AskedPeer<Hold
     progress: ctx.interactive,
     extra: [...(options.checksum ? ['--checksum'] : []), ...rsyncModeFlags(mode)],
   })
-  const transfer = await run(command, { onStdout: ctx.interactive ? (chunk) => process.stderr.write(chunk) : undefined })
+  // A --checksum run is quiet while the holder reads a whole file; it keeps to rsync's own timeout.
+  const stallMs = options.checksum ? undefined : ctx.config.replication.timeout_s * 1000
+  const transfer = await run(command, { onStdout: ctx.interactive ? (chunk) => process.stderr.write(chunk) : undefined, stallMs })
   const bytes = parseStats(transfer.stdout).bytesSent
   if (!transfer.ok) {
-    const { result, message } = classifyRsyncExit(transfer.code)
+    const { result, message } = classifyTransfer(transfer)
     const remote = transfer.stderr.match(/famlab serve: .*/)?.[0]
     return done(result, remote ? `${message}; ${remote}` : message, bytes)
   }

@@ -10,7 +10,7 @@ import { NODE_NAME } from './config.ts'
 import type { Outcome } from './history.ts'
 import { state, storage } from './paths.ts'
 import type { HolderStatus } from './receive.ts'
-import { classifyRsyncExit, parseStats, pullCommand } from './rsync.ts'
+import { classifyTransfer, parseStats, pullCommand } from './rsync.ts'
 import type { ReplicaEntry } from './sizes.ts'
 import { SOURCES_DIR } from './sources.ts'
 import { hostAlias, requestPeer, sshCommand, type PeerReply } from './ssh.ts'
@@ -90,13 +90,14 @@ export async function pullSnapshot(ctx: Context, reader: Reader, job: RestoreJob
   const transfer = await run(command, {
     input: job.path === undefined ? '' : `${job.path}\0`,
     onStdout: ctx.interactive ? (chunk) => process.stderr.write(chunk) : undefined,
+    stallMs: ctx.config.replication.timeout_s * 1000,
   })
   const bytes = parseStats(transfer.stdout).bytesReceived
   if (transfer.ok) {
     rmSync(jobFile(ctx), { force: true })
     return { result: 'ok', message: `${job.origin}/${job.snapshot}${job.path ? `/${job.path}` : ''} restored into ${job.target}`, bytes }
   }
-  const { result, message } = classifyRsyncExit(transfer.code)
+  const { result, message } = classifyTransfer(transfer)
   const missing = job.path !== undefined && /No such file or directory/.test(transfer.stderr)
   const remote = transfer.stderr.match(/famlab serve: .*/)?.[0]
   return {

@@ -54,6 +54,12 @@ export function classifyRsyncExit(code: number): RsyncOutcome {
   }
 }
 
+/** A transfer's run: one the stall watchdog stopped is a timeout, as rsync's own would be (exit 30). */
+export function classifyTransfer(transfer: { code: number; stalled?: boolean }): RsyncOutcome {
+  if (transfer.stalled) return { result: 'timeout', message: 'the peer stopped answering (nothing came back for timeout_s; the transfer was stopped)' }
+  return classifyRsyncExit(transfer.code)
+}
+
 export type TransferStats = { bytesSent: number; bytesReceived: number; literalBytes: number; files: number }
 
 /** Reads rsync's `--stats` block; missing numbers read as 0. */

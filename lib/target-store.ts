@@ -8,7 +8,7 @@ import { INCOMPLETE, PRUNING_PREFIX, RESUME, storage } from './paths.ts'
 import type { PruneResult } from './prune.ts'
 import type { PeerResult } from './replicate.ts'
 import { planPrune } from './retention.ts'
-import { classifyRsyncExit, commonFlags, parseStats } from './rsync.ts'
+import { classifyTransfer, commonFlags, parseStats } from './rsync.ts'
 import { classifySshFailure } from './ssh.ts'
 import { isSnapshotName } from './clock.ts'
 import { loadTargets, targetAlias, targetDir, targetSsh, type Target } from './targets.ts'
@@ -63,10 +63,13 @@ async function replicateToTarget(ctx: Context, snap: string, target: Target): Pr
     '--delete', '--rsync-path=rsync --fake-super', ...linkDests.map((d) => `--link-dest=${d}`),
     '--', `${storage(ctx.config).snapshot(snap)}/`, `${targetAlias(target.name)}:${dir}/${INCOMPLETE}/`,
   ]
-  const transfer = await run(command, { onStdout: ctx.interactive ? (chunk) => process.stderr.write(chunk) : undefined })
+  const transfer = await run(command, {
+    onStdout: ctx.interactive ? (chunk) => process.stderr.write(chunk) : undefined,
+    stallMs: ctx.config.replication.timeout_s * 1000,
+  })
   const bytes = parseStats(transfer.stdout).bytesSent
   if (!transfer.ok) {
-    const { result, message } = classifyRsyncExit(transfer.code)
+    const { result, message } = classifyTransfer(transfer)
     return done(result, `${message}; ${lastLine(transfer.stderr)}`, bytes)
   }
 

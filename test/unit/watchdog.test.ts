@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { run } from '../../lib/exec.ts'
+import { classifyTransfer } from '../../lib/rsync.ts'
+
+// Fake binaries on PATH. The fake `ssh` keeps reading (as the real one reads the replies to its
+// own keep-alives); only what the `rsync` processes read is progress.
+const FAKES = {
+  ssh: '#!/bin/bash\nwhile read -r -n 1 byte; do sleep 0.02; done < /dev/zero\n',
+  // A peer that stopped answering: rsync waits, reading nothing, while its ssh stays busy.
+  rsync: '#!/bin/bash\nssh &\nsleep 60\n',
+  // A slow but live peer: a byte every 0.1 s for 3 s, always well inside the 2 s allowed.
+  'rsync-slow': '#!/bin/bash\nfor i in $(seq 30); do read -r -n 1 byte < "$0"; sleep 0.1; done\necho done\n',
+}
+
+describe('the stall watchdog', () => {
+  let bin: string
+  let env: NodeJS.ProcessEnv
+  before(() => {
+    bin = mkdtempSync(join(tmpdir(), 'famlab-fakes-'))
+    for (const [name, script] of Object.entries(FAKES)) writeFileSync(join(bin, name), script, { mode: 0o755 })
+    env = { ...process.env, PATH: `${bin}:${process.env.PATH}` }
+  })
+  after(() => rmSync(bin, { recursive: true, force: true }))
+
+  it('kills a transfer whose own processes read nothing for the time allowed, ssh and all', async () => {
+    // timeoutMs only bounds a broken watchdog; the stall is what must end it.
+    const result = await run(['rsync', '-a', 'src/', 'peer:dst/'], { env, stallMs: 500, timeoutMs: 30_000 })
+    assert.equal(result.stalled, true)
+    assert.equal(result.ok, false)
+    assert.equal(classifyTransfer(result).result, 'timeout')
+    const leftover = await run(['pgrep', '-f', `^/bin/bash ${bin}/`])
+    assert.equal(leftover.stdout, '', 'the fake ssh was killed with it')
+  })
+
+  it('leaves a transfer alone that keeps reading, however slowly', async () => {
+    const result = await run(['rsync-slow'], { env, stallMs: 2000 })
+    assert.equal(result.stalled, undefined)
+    assert.equal(result.ok, true)
+    assert.equal(result.stdout, 'done\n')
+  })
+})
