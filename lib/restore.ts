@@ -36,10 +36,20 @@ export function readerFor(ctx: Context, origin: string | undefined, identity: st
   return { origin: who, ssh: identity === undefined ? sshCommand(ctx.config) : [...sshCommand(ctx.config), '-i', identity] }
 }
 
-// A bare target (famlab add-target) answers the same questions through plain ssh commands.
-export function holderStatusFor(ctx: Context, reader: Reader, peer: string): Promise<PeerReply<HolderStatus>> {
+/**
+ * The complete snapshots a holder has of the reader's origin, oldest first. Asked by name, not
+ * by `status`: a holder's status also measures what its replicas use once their set changed, a
+ * walk of every replica that on a big holder ran beside the restore's own reads. A holder whose
+ * famlab predates the question refuses it and is asked for its status. A bare target (famlab
+ * add-target) answers through plain ssh commands.
+ */
+export async function replicaNamesFor(ctx: Context, reader: Reader, peer: string): Promise<PeerReply<string[]>> {
   const target = findTarget(ctx.config, peer)
-  return target ? targetHolderStatus(ctx, target) : requestPeer<HolderStatus>(ctx, peer, ['status'], undefined, reader.ssh)
+  const named = target ? undefined : await requestPeer<{ replicas: string[] }>(ctx, peer, ['replicas'], undefined, reader.ssh)
+  if (named?.outcome === 'ok') return { outcome: 'ok', data: named.data.replicas }
+  if (named && named.outcome !== 'refused') return named
+  const status = target ? await targetHolderStatus(ctx, target) : await requestPeer<HolderStatus>(ctx, peer, ['status'], undefined, reader.ssh)
+  return status.outcome === 'ok' ? { outcome: 'ok', data: status.data.replicas } : status
 }
 
 export function replicaListFor(ctx: Context, reader: Reader, peer: string): Promise<PeerReply<ReplicaEntry[]>> {

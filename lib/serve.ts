@@ -20,6 +20,7 @@ import { rootCommand, rootReceiver, writtenByRoot } from './receive-send.ts'
 import { peerSpace } from './space.ts'
 import { MAX_REQUEST_LENGTH, parseRsyncRequest, type RsyncRequest } from './rsync-policy.ts'
 import { listReplicaSizes } from './sizes.ts'
+import { listSnapshots } from './snapshots.ts'
 
 export type Caller = { peer: string } | { invite: string }
 
@@ -132,7 +133,7 @@ async function serveJoin(ctx: Context, inviteId: string): Promise<number> {
 /** famlab's own requests and how many words each has, exactly. */
 const WORD_COUNTS: Record<string, number> = {
   'famlab status': 2, 'famlab list': 2, 'famlab finalize': 3, 'famlab peers': 2, 'famlab peers-update': 2,
-  'famlab receive-send': 4,
+  'famlab receive-send': 4, 'famlab replicas': 2,
 }
 
 /** Routes one request from a member; returns the exit code ssh hands back to the caller. */
@@ -158,6 +159,8 @@ async function servePeer(ctx: Context, peer: string, words: string[], line: stri
       })
     case 'famlab list':
       return reply(await listReplicaSizes(dir))
+    case 'famlab replicas':
+      return reply({ replicas: listSnapshots(dir) })
     case 'famlab finalize': {
       const lock = receiveLock(ctx, peer)
       try {

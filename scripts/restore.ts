@@ -12,7 +12,7 @@ import { recordStep, stopwatch } from '../lib/history.ts'
 import { withLock } from '../lib/lock.ts'
 import { findMember, peersOf } from '../lib/members.ts'
 import { state } from '../lib/paths.ts'
-import { holderStatusFor, pullSnapshot, readerFor, replicaListFor, unfinishedJob, type Reader } from '../lib/restore.ts'
+import { pullSnapshot, readerFor, replicaListFor, replicaNamesFor, unfinishedJob, type Reader } from '../lib/restore.ts'
 import { humanBytes } from '../lib/sizes.ts'
 import { normalizeSubpath } from '../lib/subpath.ts'
 import { isSnapshotName } from '../lib/clock.ts'
@@ -83,11 +83,11 @@ async function restore(ctx: Context, args: Args, reader: Reader): Promise<number
   if (existsSync(target) && !statSync(target).isDirectory()) throw new UsageError(`--to: ${target} is not a directory`)
 
   // Which snapshot: the one asked for, else the newest the peer holds
-  const status = await holderStatusFor(ctx, reader, args.from)
-  if (status.outcome !== 'ok') throw new FamlabError(`cannot reach ${args.from}: ${status.message}`)
-  const snapshot = args.snapshot ?? status.data.replicas.at(-1)
+  const held = await replicaNamesFor(ctx, reader, args.from)
+  if (held.outcome !== 'ok') throw new FamlabError(`cannot reach ${args.from}: ${held.message}`)
+  const snapshot = args.snapshot ?? held.data.at(-1)
   if (!snapshot) throw new FamlabError(`${args.from} holds no snapshot of ${reader.origin}`)
-  if (!status.data.replicas.includes(snapshot)) {
+  if (!held.data.includes(snapshot)) {
     throw new FamlabError(`${args.from} holds no snapshot ${snapshot} of ${reader.origin}`, `See famlab restore --list --from ${args.from}.`)
   }
 

@@ -245,7 +245,7 @@ describe('security', () => {
       'famlab backup', 'famlab init', 'famlab remove-peer bob', 'famlab invite', 'famlab join', 'famlab status extra',
       'famlab status; id', 'famlab status && id', 'famlab status `id`', 'famlab status $(id)', 'famlab finalize',
       'famlab finalize ../carol', 'famlab finalize .incomplete', `famlab finalize ${snap}`, 'famlab finalize notasnapshot',
-      'famlab finalize 2026-13-45T999999Z', `famlab finalize ${snap} extra`, 'famlab peers x', 'famlab restore',
+      'famlab finalize 2026-13-45T999999Z', `famlab finalize ${snap} extra`, 'famlab peers x', 'famlab replicas carol', 'famlab restore',
       `famlab ${'x'.repeat(5000)}`, 'famlab status\x01', 'famlab st\u00e4tus', 'rsync', 'rsync --server', 'rsync --daemon --server .',
     ]) add(`request ${JSON.stringify(line.slice(0, 30))}`, line)
     add('peers-update: not JSON', 'famlab peers-update', { input: 'not json' })
