@@ -1,6 +1,6 @@
 // One runner for external commands, and one dry-run gate in front of everything that changes things.
 import { basename } from 'node:path'
-import { $, quote } from 'zx'
+import { $, quote } from 'zx/core'
 import type { Log } from './log.ts'
 import { bytesRead, killTree, watchProgress } from './watchdog.ts'
 
