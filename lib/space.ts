@@ -9,6 +9,7 @@ import type { Config } from './config.ts'
 import { run, runChecked } from './exec.ts'
 import { FAMLAB_BIN, state, storage } from './paths.ts'
 import type { HolderStatus } from './receive.ts'
+import { RECEIVING, rootCommand, rootReceiver } from './receive-send.ts'
 import { listSnapshots } from './snapshots.ts'
 import { readJsonFile, writeStateFile } from './state.ts'
 
@@ -35,6 +36,24 @@ async function btrfsSetUsage(dir: string): Promise<number> {
   const summary = (await runChecked(['btrfs', 'filesystem', 'du', '-s', '--raw', dir])).trim().split('\n').at(-1) ?? ''
   const [, exclusive, setShared] = summary.trim().split(/\s+/)
   return Number(exclusive) + Number(setShared)
+}
+
+/**
+ * What one origin's replicas use on btrfs. Small files stored inline in metadata have no extent,
+ * so the newest replica's du is the floor. Data still in the page cache is flushed first.
+ */
+export async function originUsage(dir: string): Promise<number> {
+  const newest = listSnapshots(dir).at(-1)
+  const floor = newest ? Number((await run(['du', '-s', '-B1', '--', join(dir, newest)])).stdout.split(/\s/)[0]) || 0 : 0
+  return Math.max(await btrfsSetUsage(dir), floor)
+}
+
+/** Replicas root's btrfs receive wrote keep their owners, out of ssh.user's reach: the root side measures them. */
+async function rootMeasuredUsage(config: Config, origin: string): Promise<number | undefined> {
+  const receiver = rootReceiver(config)
+  if (!receiver || !existsSync(join(storage(config).replicasOf(origin), RECEIVING))) return undefined
+  const measured = await run(rootCommand(receiver, origin, ['measure']))
+  return measured.ok ? Number(measured.stdout.trim()) : undefined
 }
 
 const usageFile = (config: Config) => join(state(config).dir, 'space.json')
@@ -107,16 +126,10 @@ export async function measureReplicaUsage(config: Config): Promise<void> {
     const key = replicaSetKey(replicas, origins)
     const measured: Record<string, number> = {}
     if (origins.length > 0 && isBtrfs(replicas)) {
-      // Replicas received as btrfs snapshots share extents, which du would count once per snapshot.
-      // btrfs sees only extents on disk: data still in the page cache is flushed first (syncfs).
-      // Small files stored inline in metadata have no extent, so the newest replica's du is the floor.
+      // Replicas received as btrfs snapshots share extents, which du would count once per snapshot;
+      // btrfs sees only extents on disk, so data still in the page cache is flushed first (syncfs).
       await runChecked(['sync', '--file-system', replicas])
-      for (const origin of origins) {
-        const newest = listSnapshots(join(replicas, origin)).at(-1)
-        // (send mode's replicas are root's alone: what ssh.user cannot read counts as nothing)
-        const floor = newest ? Number((await run(['du', '-s', '-B1', '--', join(replicas, origin, newest)])).stdout.split(/\s/)[0]) || 0 : 0
-        measured[origin] = Math.max(await btrfsSetUsage(join(replicas, origin)), floor)
-      }
+      for (const origin of origins) measured[origin] = await rootMeasuredUsage(config, origin) ?? await originUsage(join(replicas, origin))
     } else if (origins.length > 0) {
       const du = await runChecked(['du', '--summarize', '--block-size=1', '--one-file-system', ...origins], { cwd: replicas })
       for (const line of du.trim().split('\n')) {

@@ -5,21 +5,23 @@
 import { realpathSync } from 'node:fs'
 import { runCommand } from '../lib/cli.ts'
 import { pullPathProblem } from '../lib/confine.ts'
-import { run } from '../lib/exec.ts'
+import { run, runChecked } from '../lib/exec.ts'
 import { EXIT, runIfMain, UsageError } from '../lib/exit.ts'
 import { requireMembership } from '../lib/family.ts'
 import { findMember } from '../lib/members.ts'
 import { storage } from '../lib/paths.ts'
 import { readableReplica, receiveSendStream } from '../lib/receive-send.ts'
 import { parseRsyncRequest } from '../lib/rsync-policy.ts'
+import { originUsage } from '../lib/space.ts'
 
 const usage = `
-famlab serve-root --config FILE --peer NAME (receive SNAP PARENT|none | read 'RSYNC REQUEST')
+famlab serve-root --config FILE --peer NAME (receive SNAP PARENT|none | read 'RSYNC REQUEST' | measure)
 
 Runs as root for serve (sudo), for peer NAME only:
   receive SNAP PARENT   a btrfs send stream on stdin becomes replicas/NAME/SNAP (PARENT: the
                         replica it is incremental on, none for a whole one); the stream is checked first
   read REQUEST          an rsync pull (restore, verify) from a replica btrfs receive wrote
+  measure               bytes NAME's replicas use here, shared data counted once
 
 Exit codes: 0 done, 1 failed, 2 refused, else rsync's own.
 `
@@ -30,7 +32,7 @@ const refuse = (reason: string) => {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  return runCommand(argv, { usage, string: ['peer'], positional: [2, 3] }, async (ctx, args) => {
+  return runCommand(argv, { usage, string: ['peer'], positional: [1, 3] }, async (ctx, args) => {
     if (process.getuid?.() !== 0) throw new UsageError('serve-root runs only as root, through the sudo rule of famlab send-receiver')
     const peer = String(args.peer ?? '')
     if (!findMember(requireMembership(ctx.config), peer) || peer === ctx.config.node) return refuse(`${peer || 'nobody'} is not a member of this family`)
@@ -44,6 +46,13 @@ export async function main(argv: string[]): Promise<number> {
       if (received.ok) return EXIT.ok
       process.stderr.write(`famlab serve: ${received.reason}\n`)
       return EXIT.failed
+    }
+
+    // Measure: what ssh.user cannot read, for the room and the agreement in serve's status
+    if (kind === 'measure' && words.length === 0) {
+      await runChecked(['sync', '--file-system', dir])
+      process.stdout.write(`${await originUsage(dir)}\n`)
+      return EXIT.ok
     }
 
     // Read: the same allow-list and confinement as serve's own pulls, from the tree as received

@@ -65,6 +65,11 @@ describe('send mode to a holder with the root receiver', () => {
     assert.ok(incremental.sent! > MiB && incremental.sent! < 2 * MiB, `sent ${incremental.sent} bytes for 1 MiB changed`)
     assert.deepEqual(readdirSync(join(bob.root, 'replicas/alice/.receiving')), [snapAt(1), snapAt(2), snapAt(3)], 'the received parents, nothing partial')
     await assertWitnessed()
+
+    // ssh.user cannot read what root received: bob's root side measures it for the agreement.
+    const report = JSON.parse((await alice.famlab(['report', '--json'], { env: { FAMLAB_NOW: at(3) } })).stdout)
+    const allowance = report.agreement.self.allowance
+    assert.ok(allowance.used_bytes > 33 * MiB, `alice's replicas on bob use ${allowance.used_bytes} bytes, with a 32 MiB band and a 1 MiB rewrite of it`)
   })
 
   it('restore and verify read send-mode replicas with their owners, through the root reader', async () => {
