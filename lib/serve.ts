@@ -17,7 +17,7 @@ import { isInplaceRequest } from './modes.ts'
 import { holderStatus, linkDests, prepareIncomplete } from './receive.ts'
 import { finalizeReceived, prepareSnapshotIncomplete } from './receive-snapshot.ts'
 import { rootCommand, rootReceiver, writtenByRoot } from './receive-send.ts'
-import { peerSpace } from './space.ts'
+import { measureInBackground, peerSpace } from './space.ts'
 import { MAX_REQUEST_LENGTH, parseRsyncRequest, type RsyncRequest } from './rsync-policy.ts'
 import { listReplicaSizes } from './sizes.ts'
 import { listSnapshots } from './snapshots.ts'
@@ -113,6 +113,7 @@ async function serveReceiveSend(ctx: Context, peer: string, snap: string, parent
       step: 'serve-receive', peer, snapshot: snap, result: result.ok ? 'ok' : 'failed', seconds: elapsed(),
       message: result.ok ? 'btrfs receive' : `btrfs receive failed (exit ${result.code})`,
     })
+    if (result.ok) measureInBackground(ctx.config)
     return result.code
   } finally {
     lock.release()
@@ -167,6 +168,8 @@ async function servePeer(ctx: Context, peer: string, words: string[], line: stri
         const result = await finalizeReceived(originDir(ctx, peer), words[2] ?? '')
         if (!result.ok) return refuse(ctx, { peer }, `finalize: ${result.reason}`)
         recordStep(ctx, { step: 'serve-finalize', peer, snapshot: words[2], result: 'ok' })
+        // The set of replicas changed: measured now, the next sender's status need not wait for it.
+        measureInBackground(ctx.config)
         return reply({ finalized: words[2] })
       } finally {
         lock.release()

@@ -73,10 +73,10 @@ const MEASURE_STALE_MS = 6 * 3600_000
 
 /**
  * What the replicas held here use, per origin, measured again whenever the set of replicas
- * changed. A peer waits for `status` while it is measured, unless the last measurement took
- * over 3 s: on a big node (150,000 files times every retained replica) it takes from seconds
- * to minutes, so there status answers with the last measurement at once and starts the next
- * in a process of its own (`serve --measure-space`), ready for the next status.
+ * changed: `finalize` starts that measurement in a process of its own (`serve --measure-space`),
+ * so the next status usually finds it done. A status that does not waits for it, unless the
+ * last measurement took over 3 s: on a big node (150,000 files times every retained replica) it
+ * takes from seconds to minutes, so there status answers with the last measurement at once.
  */
 async function replicaUsage(config: Config): Promise<Record<string, number>> {
   const { replicas } = storage(config)
@@ -85,11 +85,18 @@ async function replicaUsage(config: Config): Promise<Record<string, number>> {
   const cached = readJsonFile<UsageCache>(usageFile(config))
   if (cached?.key === key) return cached.origins
   if (cached && (cached.seconds ?? 0) > INLINE_LIMIT_S) {
-    startMeasurement(config)
+    measureInBackground(config)
     return cached.origins
   }
-  await measureReplicaUsage(config)
+  await measurementDone(config)
+  if (readJsonFile<UsageCache>(usageFile(config))?.key !== key) await measureReplicaUsage(config)
   return readJsonFile<UsageCache>(usageFile(config))?.origins ?? cached?.origins ?? {}
+}
+
+/** Waits while a quick measurement someone else started runs, as long as ten of them should take. */
+async function measurementDone(config: Config): Promise<void> {
+  const until = Date.now() + INLINE_LIMIT_S * 10_000
+  while (measurementRunning(measuringMark(config)) && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 100))
 }
 
 /** A measurement is under way while its mark is younger than MEASURE_STALE_MS. */
@@ -101,8 +108,8 @@ function measurementRunning(mark: string): boolean {
   }
 }
 
-/** At idle priority: it walks every replica while the sender that asked is transferring to this disk. */
-function startMeasurement(config: Config): void {
+/** At idle priority: it walks every replica, maybe while a sender is transferring to this disk. */
+export function measureInBackground(config: Config): void {
   if (measurementRunning(measuringMark(config))) return
   const measure = ['ionice', '-c', '3', 'nice', '-n', '19', FAMLAB_BIN, 'serve', '--measure-space', '--config', config.file]
   spawn(measure[0], measure.slice(1), { detached: true, stdio: 'ignore' }).unref()
