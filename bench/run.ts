@@ -10,6 +10,7 @@ import { run, runChecked, type Result } from '../lib/exec.ts'
 import { ARCHIVE_FLAGS, parseStats } from '../lib/rsync.ts'
 import { createFamily, type Family, type Node } from '../test/harness/family.ts'
 import { rewriteBand, touchFiles, writeHousehold, type Household } from './household.ts'
+import { settle } from './settle.ts'
 
 const usage = `bench/run.ts [--files N] [--repeat R] [--mode MODE] [--no-bwlimit] [--keep]
   --files N     household size (default 20000; the reference size is 150000)
@@ -112,8 +113,10 @@ class Bench {
     return { seconds: (performance.now() - start) / 1000, bytes: median(sent) }
   }
 
+  /** Then the holders' background measurement is waited out, untimed: the next run, ours or bare, has the machine to itself. */
   async famlabBackup(): Promise<{ seconds: number; bytes: number }> {
     const { seconds } = await timed(() => this.origin.famlab(['backup'], { env: nextNow() }))
+    await settle(this.family.base)
     return { seconds, bytes: famlabWireBytes(this.origin) }
   }
 
