@@ -4,7 +4,7 @@
 // Every row is repeated (min/median/max); the ratio is famlab's median over bare's median.
 // Results go to bench/results/<time>.json and a markdown table on stdout.
 import minimist from 'minimist'
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { run, runChecked, type Result } from '../lib/exec.ts'
 import { ARCHIVE_FLAGS, parseStats } from '../lib/rsync.ts'
@@ -12,12 +12,16 @@ import { createFamily, type Family, type Node } from '../test/harness/family.ts'
 import { rewriteBand, touchFiles, writeHousehold, type Household } from './household.ts'
 import { settle } from './settle.ts'
 
-const usage = `bench/run.ts [--files N] [--repeat R] [--mode MODE] [--no-bwlimit] [--keep]
+const ROWS = ['no-change', 'incremental', 'band', 'bwlimit', 'restore', 'prune']
+
+const usage = `bench/run.ts [--files N] [--repeat R] [--mode MODE] [--no-bwlimit] [--only ROWS] [--keep]
   --files N     household size (default 20000; the reference size is 150000)
   --repeat R    runs per row (default 3)
   --mode MODE   famlab's replication.mode (default link-dest, the mode bare rsync --link-dest mirrors)
   --keep        leave the family mounted for a look afterwards (make demo-clean removes it)
   --no-bwlimit  skip the 250 KiB/s (2 Mbit/s uplink) row
+  --only ROWS   the first full backup (every row needs it), then only these, comma-separated:
+                ${ROWS.join(', ')} (bwlimit needs no-change)
 `
 
 type Timing = { min: number; median: number; max: number }
@@ -210,21 +214,47 @@ class Bench {
   /** 90 daily snapshots on a node, then retention keeps a week of them; bare deletes the same ones. */
   async pruneSeries(node: Node): Promise<void> {
     const snapshots = join(node.root, 'snapshots')
-    const names = Array.from({ length: 90 }, (_, day) => new Date(Date.UTC(2025, 6, 1) + day * 86400_000).toISOString().replace(/:/g, '').replace('.000', ''))
     const makeSeries = async () => {
       await wipe(snapshots)
-      for (const name of names) await runChecked(['btrfs', '-q', 'subvolume', 'snapshot', '-r', join(node.root, 'local'), join(snapshots, name)])
+      for (const name of SERIES) await runChecked(['btrfs', '-q', 'subvolume', 'snapshot', '-r', join(node.root, 'local'), join(snapshots, name)])
     }
-    const now = { FAMLAB_NOW: '2025-09-29T12:00:00Z' }
     let doomed: string[] = []
     await this.compare('prune of a 90-day series (keep 7d)', makeSeries, async () => {
-      const result = await timed(() => node.famlab(['prune'], { env: now }))
-      doomed = names.filter((n) => !existsSync(join(snapshots, n)))
+      const result = await timed(() => node.famlab(['prune'], { env: SERIES_NOW }))
+      doomed = SERIES.filter((n) => !existsSync(join(snapshots, n)))
       await makeSeries()
       return result
     }, () => timed(() => run(['btrfs', '-q', 'subvolume', 'delete', ...doomed.map((n) => join(snapshots, n))])))
   }
+
+  /**
+   * The same series as a link-dest holder keeps it, and as a bare rsync --link-dest job leaves
+   * it: 90 hard-linked copies of one tree, plain directories, which bare deletes with rm -rf.
+   * It sits in replicas/ of an origin nobody else uses; the node's other replicas are set aside.
+   */
+  async pruneLinkDestSeries(node: Node): Promise<void> {
+    const replicas = join(node.root, 'replicas')
+    for (const origin of readdirSync(replicas).filter((e) => !e.startsWith('.'))) renameSync(join(replicas, origin), join(replicas, `.bench-aside-${origin}`))
+    node.writeConfig({ ...benchConfig(this.mode), retention: { local: '*h', replicas: '7d' } })
+    const series = join(replicas, 'zoe')
+    const makeSeries = async () => {
+      await runChecked(['rm', '-rf', series])
+      mkdirSync(series)
+      for (const name of SERIES) await runChecked(['cp', '-al', join(node.root, 'local'), join(series, name)])
+    }
+    let doomed: string[] = []
+    await this.compare('prune of the same series as link-dest trees (keep 7d)', makeSeries, async () => {
+      const result = await timed(() => node.famlab(['prune'], { env: SERIES_NOW }))
+      doomed = SERIES.filter((n) => !existsSync(join(series, n)))
+      await makeSeries()
+      return result
+    }, () => timed(() => run(['rm', '-rf', ...doomed.map((n) => join(series, n))])), 'bare: rm -rf of the same 83 hard-linked trees')
+  }
 }
+
+/** 90 daily snapshot names, and a moment after them at which "7d" keeps the last week. */
+const SERIES = Array.from({ length: 90 }, (_, day) => new Date(Date.UTC(2025, 6, 1) + day * 86400_000).toISOString().replace(/:/g, '').replace('.000', ''))
+const SERIES_NOW = { FAMLAB_NOW: '2025-09-29T12:00:00Z' }
 
 /** Keeps every snapshot, never waits for Time Machine, and replicates the way `--mode` says. */
 const benchConfig = (mode: string, bwlimitKbps = 0) => ({
@@ -265,11 +295,16 @@ function markdown(rows: Row[], files: number, mode: string): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const args = minimist(argv, { boolean: ['help', 'bwlimit', 'keep'], string: ['mode'], default: { files: 20000, repeat: 3, bwlimit: true, mode: 'link-dest' } })
+  const args = minimist(argv, { boolean: ['help', 'bwlimit', 'keep'], string: ['mode', 'only'], default: { files: 20000, repeat: 3, bwlimit: true, mode: 'link-dest' } })
   if (args.help) return process.stdout.write(usage), 0
   const files = Number(args.files), repeat = Number(args.repeat), mode = String(args.mode)
   if (!Number.isInteger(files) || files < 100 || !Number.isInteger(repeat) || repeat < 1) {
     process.stderr.write(`bench: --files wants a whole number ≥ 100 and --repeat ≥ 1\n${usage}`)
+    return 2
+  }
+  const only = args.only === undefined ? new Set(ROWS) : new Set(String(args.only).split(','))
+  if ([...only].some((row) => !ROWS.includes(row)) || (only.has('bwlimit') && !only.has('no-change'))) {
+    process.stderr.write(`bench: --only wants rows out of ${ROWS.join(', ')}, and bwlimit only with no-change\n${usage}`)
     return 2
   }
   // Room for the tree, famlab's replicas and the bare copies, with a margin for btrfs metadata.
@@ -282,14 +317,17 @@ export async function main(argv: string[]): Promise<number> {
     const bench = new Bench(family, alice, household, repeat, mode)
     await bench.prepareBare()
     await bench.fullBackup()
-    await bench.noChangeBackup()
-    await bench.incrementalBackup()
-    await bench.bandRewrite()
-    if (args.bwlimit) await bench.slowUplink()
-    await bench.restore()
-    await writeHousehold(join(carol.root, 'local'), 1000, 2)
-    carol.writeConfig({ ...benchConfig(mode), retention: { local: '7d', replicas: '*h' } })
-    await bench.pruneSeries(carol)
+    if (only.has('no-change')) await bench.noChangeBackup()
+    if (only.has('incremental')) await bench.incrementalBackup()
+    if (only.has('band')) await bench.bandRewrite()
+    if (only.has('bwlimit') && args.bwlimit) await bench.slowUplink()
+    if (only.has('restore')) await bench.restore()
+    if (only.has('prune')) {
+      await writeHousehold(join(carol.root, 'local'), 1000, 2)
+      carol.writeConfig({ ...benchConfig(mode), retention: { local: '7d', replicas: '*h' } })
+      await bench.pruneSeries(carol)
+      await bench.pruneLinkDestSeries(carol)
+    }
 
     judge(bench.rows)
     const table = markdown(bench.rows, files, mode)
