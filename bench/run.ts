@@ -236,11 +236,13 @@ class Bench {
     const replicas = join(node.root, 'replicas')
     for (const origin of readdirSync(replicas).filter((e) => !e.startsWith('.'))) renameSync(join(replicas, origin), join(replicas, `.bench-aside-${origin}`))
     node.writeConfig({ ...benchConfig(this.mode), retention: { local: '*h', replicas: '7d' } })
-    const series = join(replicas, 'zoe')
+    // Hard links cannot cross into another btrfs subvolume: the trees link to a copy of local/ beside them.
+    const tree = join(replicas, '.bench-tree'), series = join(replicas, 'zoe')
+    await runChecked(['cp', '-a', join(node.root, 'local'), tree])
     const makeSeries = async () => {
       await runChecked(['rm', '-rf', series])
       mkdirSync(series)
-      for (const name of SERIES) await runChecked(['cp', '-al', join(node.root, 'local'), join(series, name)])
+      for (const name of SERIES) await runChecked(['cp', '-al', tree, join(series, name)])
     }
     let doomed: string[] = []
     await this.compare('prune of the same series as link-dest trees (keep 7d)', makeSeries, async () => {
