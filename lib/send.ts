@@ -8,6 +8,7 @@ import type { Outcome } from './history.ts'
 import { storage } from './paths.ts'
 import { PARENT_NOT_RECEIVED } from './receive-send.ts'
 import { classifySshFailure, hostAlias, sshCommand } from './ssh.ts'
+import { bytesTaken, watchProgress } from './watchdog.ts'
 
 export type SendResult = { result: Outcome; message: string; bytes: number }
 
@@ -37,14 +38,23 @@ async function pipeSend(ctx: Context, snap: string, peer: string, parent: string
   let sshErr = ''
   send.stdout.on('data', (chunk: Buffer) => (bytes += chunk.length))
   const bwlimitKbps = ctx.config.replication.bwlimit_kbps
-  ;(bwlimitKbps > 0 ? send.stdout.pipe(throttle(bwlimitKbps)) : send.stdout).pipe(ssh.stdin)
+  const stream = bwlimitKbps > 0 ? send.stdout.pipe(throttle(bwlimitKbps)) : send.stdout
+  stream.pipe(ssh.stdin)
+  // A receiver that stopped taking the stream while its connection stays up: nothing else ends it.
+  let stalled = false
+  const watchdog = watchProgress(bytesTaken(stream, ssh.stdin), ctx.config.replication.timeout_s * 1000, () => {
+    stalled = true
+    for (const child of [send, ssh]) child.kill('SIGKILL')
+    for (const pipe of [send.stdout, ssh.stdin]) pipe.destroy()
+  })
   // The peer hanging up early (a refusal) is reported by ssh's exit, not as a broken pipe here.
   ssh.stdin.on('error', () => send.kill())
   send.stderr.on('data', (chunk: Buffer) => (sendErr += chunk.toString()))
   ssh.stderr.on('data', (chunk: Buffer) => (sshErr += chunk.toString()))
   ssh.stdout.resume()
   const exit = (child: ChildProcess) => new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 1)))
-  const [sendCode, sshCode] = await Promise.all([exit(send), exit(ssh)])
+  const [sendCode, sshCode] = await Promise.all([exit(send), exit(ssh)]).finally(() => watchdog.stop())
+  if (stalled) return { result: 'timeout', message: `the peer stopped taking the stream for timeout_s (${ctx.config.replication.timeout_s} s); stopped`, bytes, stderr: sshErr }
   const remote = sshErr.match(/famlab serve: .*/)?.[0]
   if (sshCode !== 0) {
     const result = classifySshFailure(sshCode, sshErr)

@@ -6,6 +6,7 @@
 // in /proc/<pid>/io, summed over the command's own processes (rsync's forks, not ssh: ssh keeps
 // reading the server's replies to its own keep-alives).
 import { readdirSync, readFileSync } from 'node:fs'
+import type { Readable, Writable } from 'node:stream'
 
 function readProc(pid: number, file: string): string | undefined {
   try {
@@ -61,6 +62,17 @@ export function watchProgress(progress: () => number | undefined, quietMs: numbe
     }
   }, Math.max(50, Math.min(1000, quietMs / 10)))
   return { stop: () => clearInterval(timer) }
+}
+
+/**
+ * A pipe's progress for watchProgress: the bytes `sink` has taken from `source`, but only while
+ * some wait to go. While none waits the writer is thinking (btrfs send comparing trees), not
+ * the reader stalled: undefined, nobody is judged.
+ */
+export function bytesTaken(source: Readable, sink: Writable): () => number | undefined {
+  let handed = 0
+  source.on('data', (chunk: Buffer) => (handed += chunk.length))
+  return () => (sink.writableLength > 0 ? handed - sink.writableLength : undefined)
 }
 
 /** SIGKILL for `root`'s whole tree: the transfer and its ssh, so the connection closes too. */

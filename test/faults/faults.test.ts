@@ -204,6 +204,26 @@ describe('fault injection', () => {
     alice.writeConfig({ retention: { local: '*h', replicas: '*h' }, replication: { bwlimit_kbps: 3000 } })
   })
 
+  it('a stalled receiver in send mode', async () => {
+    assert.equal((await bob.famlab(['send-receiver', 'enable'])).code, 0)
+    alice.writeConfig({ retention: { local: '*h', replicas: '*h' }, replication: { mode: 'send', bwlimit_kbps: 3000, timeout_s: 5 } })
+    await survive('stalled receiver in send mode', 1, async () => {
+      await writePayload(alice, 6)
+      const backup = alice.spawnFamlab(['backup'], { env: nextNow() })
+      const exited = new Promise<number | null>((r) => backup.once('exit', r))
+      for (let i = 0; i < 2400 && sessionProcesses(bob, 'btrfs receive').length === 0; i++) await sleep(50)
+      await sleep(500)
+      // Everything of the receive (serve, sudo, btrfs receive) but the session's sshd: the connection stays up.
+      const receivers = sessionProcesses(bob).filter((pid) => !sessionProcesses(bob, 'sshd').includes(pid))
+      signalAll(receivers, 'SIGSTOP')
+      assert.notEqual(await exited, 0)
+      signalAll(receivers, 'SIGKILL')
+      const last = readFileSync(join(alice.state, 'history.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).findLast((e) => e.step === 'replicate')
+      assert.equal(last.result, 'timeout')
+    })
+    alice.writeConfig({ retention: { local: '*h', replicas: '*h' }, replication: { bwlimit_kbps: 3000 } })
+  })
+
   it('the sending snapshot deleted under a run', async () => {
     await survive('sending snapshot deleted mid-transfer', 1, async () => {
       await writePayload(alice, 6)

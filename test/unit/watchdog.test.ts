@@ -2,9 +2,12 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { spawn } from 'node:child_process'
+import { Readable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
 import { run } from '../../lib/exec.ts'
 import { classifyTransfer } from '../../lib/rsync.ts'
+import { bytesTaken, watchProgress } from '../../lib/watchdog.ts'
 
 // Fake binaries on PATH. The fake `ssh` keeps reading (as the real one reads the replies to its
 // own keep-alives); only what the `rsync` processes read is progress.
@@ -41,5 +44,46 @@ describe('the stall watchdog', () => {
     assert.equal(result.stalled, undefined)
     assert.equal(result.ok, true)
     assert.equal(result.stdout, 'done\n')
+  })
+})
+
+describe('the stall watchdog on a stream (send mode)', () => {
+  const fourMiB = function* () {
+    for (let i = 0; i < 64; i++) yield Buffer.alloc(64 * 1024)
+  }
+  /** `source` into `reader`'s stdin; resolves true when the watchdog fired, false when the reader ended. */
+  function feed(reader: string, quietMs: number, source: () => Iterable<Buffer> | AsyncIterable<Buffer> = fourMiB): Promise<boolean> {
+    const child = spawn('bash', ['-c', reader], { stdio: ['pipe', 'ignore', 'ignore'] })
+    const stream = Readable.from(source())
+    stream.pipe(child.stdin)
+    child.stdin.on('error', () => {})
+    return new Promise((resolve) => {
+      const watchdog = watchProgress(bytesTaken(stream, child.stdin), quietMs, () => {
+        child.kill('SIGKILL')
+        resolve(true)
+      })
+      child.on('close', () => {
+        watchdog.stop()
+        resolve(false)
+      })
+    })
+  }
+
+  it('fires when the reader stops taking what waits for it', async () => {
+    assert.equal(await feed('head -c 100000 >/dev/null; sleep 60', 500), true)
+  })
+
+  it('does not fire while the reader takes a little now and then', async () => {
+    assert.equal(await feed('for i in $(seq 40); do head -c 131072 >/dev/null; sleep 0.05; done', 2000), false)
+  })
+
+  it('does not fire while the writer thinks and nothing waits', async () => {
+    const thinking = async function* () {
+      for (let i = 0; i < 3; i++) {
+        await new Promise((r) => setTimeout(r, 1000))
+        yield Buffer.alloc(1024)
+      }
+    }
+    assert.equal(await feed('cat >/dev/null', 300, thinking), false)
   })
 })
