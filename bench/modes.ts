@@ -2,7 +2,7 @@
 // Transfer modes side by side: famlab's replicate in link-dest, snapshot and send mode against a bare
 // `rsync --link-dest` over the same ssh, and against the bare tool each mode drives, into the same
 // btrfs holder, on the same tree, in one run. Prints a markdown table; ratios are medians over medians.
-//   node --import tsx bench/modes.ts [--files N] [--repeat R]   (the reference size: --files 150000)
+//   node --import tsx bench/modes.ts [--files N] [--repeat R] [--modes link-dest,snapshot,send]   (the reference size: --files 150000)
 // `make bench` runs it after bench/run.ts, with the same household tree (bench/household.ts).
 import minimist from 'minimist'
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -14,9 +14,10 @@ import { inMode } from '../test/harness/modes.ts'
 import { touchFiles, writeHousehold } from './household.ts'
 import { settle } from './settle.ts'
 
-const args = minimist(process.argv.slice(2), { string: ['files', 'repeat'] })
+const args = minimist(process.argv.slice(2), { string: ['files', 'repeat', 'modes'] })
 const FILES = Number(args.files ?? 20000)
 const REPEAT = Number(args.repeat ?? 3)
+const MODES = String(args.modes ?? 'link-dest,snapshot,send').split(',')
 
 /** `bare`: bare rsync --link-dest; `own`: the bare tool the mode drives (bareModeTool). */
 type Row = { operation: string; mode: string; seconds: number[]; bare: number[]; own: number[]; background: number[] }
@@ -82,7 +83,7 @@ function bareModeTool(alice: Node, bob: Node, sshConfig: string, mode: string) {
 
 async function main(): Promise<void> {
   // Room for the tree, each mode's replicas and the bare copies (as bench/run.ts sizes it).
-  const imageSize = `${Math.max(2, Math.ceil((FILES * 12_000 * 6) / 1e9) + 1)}G`
+  const imageSize = `${Math.max(2, Math.ceil((FILES * 12_000 * 8) / 1e9) + 1)}G`
   const family = await createFamily(['alice', 'bob'], { imageSize, config: inMode('link-dest') })
   try {
     const [alice, bob] = family.nodes
@@ -109,7 +110,7 @@ async function main(): Promise<void> {
     await bare()
     const enabled = await bob.famlab(['send-receiver', 'enable'])
     if (!enabled.ok) throw new Error(enabled.stderr)
-    for (const mode of ['link-dest', 'snapshot', 'send']) {
+    for (const mode of MODES) {
       alice.writeConfig(inMode(mode as 'link-dest'))
       await replicate() // the first in a mode is a full copy (or a one-time seed); not measured
       const own = bareModeTool(alice, bob, sshConfig, mode)
