@@ -120,9 +120,16 @@ export async function reapFamilies(all = false): Promise<number> {
   let reaped = 0
   for (const entry of readdirSync(TMP).filter((e) => e.startsWith(BASE_PREFIX) && !e.startsWith(`${BASE_PREFIX}code`))) {
     const base = join(TMP, entry)
-    const owner = Number(existsSync(join(base, 'owner.pid')) ? readFileSync(join(base, 'owner.pid'), 'utf8') : 0)
-    // A family created this instant may not have its owner.pid yet.
-    const newborn = !owner && Date.now() - statSync(base).mtimeMs < 60_000
+    let owner: number, newborn: boolean
+    try {
+      owner = Number(existsSync(join(base, 'owner.pid')) ? readFileSync(join(base, 'owner.pid'), 'utf8') : 0)
+      // A family created this instant may not have its owner.pid yet.
+      newborn = !owner && Date.now() - statSync(base).mtimeMs < 60_000
+    } catch (err) {
+      // Another run's reaper removed it meanwhile.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue
+      throw err
+    }
     if (all || (!owner && !newborn) || (owner && !pidAlive(owner))) {
       await tearDown(base)
       reaped++
