@@ -68,6 +68,15 @@ function signalAll(pids: number[], signal: NodeJS.Signals): void {
   }
 }
 
+/** Stops the receiving processes with their connection up: the sender's run must end as a timeout. */
+async function stallUntilTimeout(sender: Node, receivers: number[], exited: Promise<number | null>): Promise<void> {
+  signalAll(receivers, 'SIGSTOP')
+  assert.notEqual(await exited, 0)
+  signalAll(receivers, 'SIGKILL')
+  const last = readFileSync(join(sender.state, 'history.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).findLast((e) => e.step === 'replicate')
+  assert.equal(last.result, 'timeout')
+}
+
 /** Waits until the holder's receiving rsync has started (and optionally written some bytes). */
 async function untilReceiving(holder: Node, minBytes = 0): Promise<void> {
   // A bound on waiting, not a timing assertion: a loaded machine may take a minute to get there.
@@ -194,12 +203,7 @@ describe('fault injection', () => {
       const backup = alice.spawnFamlab(['backup'], { env: nextNow() })
       const exited = new Promise<number | null>((r) => backup.once('exit', r))
       await untilReceiving(bob, 1 << 20)
-      const receivers = sessionProcesses(bob, 'rsync --server')
-      signalAll(receivers, 'SIGSTOP')
-      assert.notEqual(await exited, 0)
-      signalAll(receivers, 'SIGKILL')
-      const last = readFileSync(join(alice.state, 'history.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).findLast((e) => e.step === 'replicate')
-      assert.equal(last.result, 'timeout')
+      await stallUntilTimeout(alice, sessionProcesses(bob, 'rsync --server'), exited)
     })
     alice.writeConfig({ retention: { local: '*h', replicas: '*h' }, replication: { bwlimit_kbps: 3000 } })
   })
@@ -214,12 +218,7 @@ describe('fault injection', () => {
       for (let i = 0; i < 2400 && sessionProcesses(bob, 'btrfs receive').length === 0; i++) await sleep(50)
       await sleep(500)
       // Everything of the receive (serve, sudo, btrfs receive) but the session's sshd: the connection stays up.
-      const receivers = sessionProcesses(bob).filter((pid) => !sessionProcesses(bob, 'sshd').includes(pid))
-      signalAll(receivers, 'SIGSTOP')
-      assert.notEqual(await exited, 0)
-      signalAll(receivers, 'SIGKILL')
-      const last = readFileSync(join(alice.state, 'history.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).findLast((e) => e.step === 'replicate')
-      assert.equal(last.result, 'timeout')
+      await stallUntilTimeout(alice, sessionProcesses(bob).filter((pid) => !sessionProcesses(bob, 'sshd').includes(pid)), exited)
     })
     alice.writeConfig({ retention: { local: '*h', replicas: '*h' }, replication: { bwlimit_kbps: 3000 } })
   })
