@@ -3,7 +3,6 @@
 import { allowance } from './agreement.ts'
 import type { Context } from './context.ts'
 import type { AskedPeer } from './family.ts'
-import { runChecked } from './exec.ts'
 import { readHistory, recordStep } from './history.ts'
 import { findMember, peersOf, type Member, type Membership } from './members.ts'
 import { state, storage } from './paths.ts'
@@ -37,11 +36,6 @@ export async function choosePeers(ctx: Context, membership: Membership): Promise
   for (const name of placement.passedOver) ctx.log.warn('replicate', `unreachable for over ${ctx.config.alerts.offline_hours}h; its copy moves to the next peer`, name)
   ctx.log.info('replicate', `${placement.holders.length} of ${placement.wanted} copies go to ${placement.holders.join(', ') || 'nobody'}`)
   return placement.holders.map((name) => findMember(membership, name)!)
-}
-
-/** Bytes a snapshot occupies: what a peer receiving it in full must store. */
-export async function snapshotBytes(dir: string): Promise<number> {
-  return Number((await runChecked(['du', '-s', '-B1', '--', dir])).split(/\s/)[0])
 }
 
 /**

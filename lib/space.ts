@@ -44,8 +44,12 @@ async function btrfsSetUsage(dir: string): Promise<number> {
  */
 export async function originUsage(dir: string): Promise<number> {
   const newest = listSnapshots(dir).at(-1)
-  const floor = newest ? Number((await run(['du', '-s', '-B1', '--', join(dir, newest)])).stdout.split(/\s/)[0]) || 0 : 0
-  return Math.max(await btrfsSetUsage(dir), floor)
+  return Math.max(await btrfsSetUsage(dir), newest ? await diskUsage(join(dir, newest)) : 0)
+}
+
+/** What `du` says a tree takes on disk, in bytes; 0 when it cannot say (the tree is gone or unreadable). */
+export async function diskUsage(dir: string): Promise<number> {
+  return Number((await run(['du', '-s', '-B1', '--', dir])).stdout.split(/\s/)[0]) || 0
 }
 
 /** Replicas root's btrfs receive wrote keep their owners, out of ssh.user's reach: the root side measures them. */
@@ -89,8 +93,9 @@ async function replicaUsage(config: Config): Promise<Record<string, number>> {
     return cached.origins
   }
   await measurementDone(config)
-  if (readJsonFile<UsageCache>(usageFile(config))?.key !== key) await measureReplicaUsage(config)
-  return readJsonFile<UsageCache>(usageFile(config))?.origins ?? cached?.origins ?? {}
+  const waited = readJsonFile<UsageCache>(usageFile(config))
+  if (waited?.key === key) return waited.origins
+  return (await measureReplicaUsage(config)) ?? waited?.origins ?? cached?.origins ?? {}
 }
 
 /** Waits while a quick measurement someone else started runs, as long as ten of them should take. */
@@ -115,16 +120,19 @@ export function measureInBackground(config: Config): void {
   spawn(measure[0], measure.slice(1), { detached: true, stdio: 'ignore' }).unref()
 }
 
-/** `serve --measure-space`: measures what the replicas use and caches it; one at a time. */
-export async function measureReplicaUsage(config: Config): Promise<void> {
+/**
+ * `serve --measure-space`: measures what the replicas use and caches it; one at a time. Returns
+ * the measurement, or undefined when another one was already running.
+ */
+export async function measureReplicaUsage(config: Config): Promise<Record<string, number> | undefined> {
   const { replicas } = storage(config)
-  if (!existsSync(replicas)) return
+  if (!existsSync(replicas)) return {}
   const mark = measuringMark(config)
   if (!measurementRunning(mark)) rmSync(mark, { force: true })
   try {
     writeFileSync(mark, `${process.pid}\n`, { flag: 'wx' })
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return undefined
     throw err
   }
   try {
@@ -146,6 +154,7 @@ export async function measureReplicaUsage(config: Config): Promise<void> {
     }
     const seconds = (performance.now() - started) / 1000
     writeStateFile(config, usageFile(config), `${JSON.stringify({ key, origins: measured, seconds })}\n`)
+    return measured
   } finally {
     rmSync(mark, { force: true })
   }

@@ -6,13 +6,14 @@ import {
   replicationFactorAlert, scrubIntegrityAlert, storageForecastAlert, usageSamples, type Alert, type Allowance, type CopiesState,
 } from './agreement.ts'
 import type { Context } from './context.ts'
-import { placementFor, snapshotBytes } from './copies.ts'
+import { placementFor } from './copies.ts'
 import { checkDeviceStats } from './disk-health.ts'
 import { readHistory } from './history.ts'
 import { findMember, peersOf, type Membership } from './members.ts'
 import { state, storage } from './paths.ts'
 import { lastSeen, wantedCopies } from './placement.ts'
 import { listSnapshots } from './snapshots.ts'
+import { diskUsage } from './space.ts'
 
 export type StatusAnswers = {
   node: string
@@ -29,14 +30,6 @@ export type StatusAnswers = {
   forecast: { days_to_full: number; bytes_per_day: number; full_at: string } | null
 }
 
-async function bytesOf(dir: string): Promise<number> {
-  try {
-    return await snapshotBytes(dir)
-  } catch {
-    return 0
-  }
-}
-
 /** Replicas held here, by origin: du per origin directory. */
 async function heldByOrigin(ctx: Context): Promise<Record<string, number>> {
   const replicas = storage(ctx.config).replicas
@@ -48,7 +41,7 @@ async function heldByOrigin(ctx: Context): Promise<Record<string, number>> {
     }
   })()
   const held: Record<string, number> = {}
-  for (const origin of origins) held[origin] = await bytesOf(storage(ctx.config).replicasOf(origin))
+  for (const origin of origins) held[origin] = await diskUsage(storage(ctx.config).replicasOf(origin))
   return held
 }
 
@@ -66,7 +59,7 @@ export async function answerStatus(ctx: Context, membership: Membership, holderB
   const newest = snapshots.at(-1)
   // Use: what the replicas take on the fullest holder, as holders say; before any has said, a full copy.
   const measured = Object.values(holderBytes).filter((b): b is number => b !== null)
-  const used = measured.length > 0 ? Math.max(...measured) : newest ? await bytesOf(storage(config).snapshot(newest)) : 0
+  const used = measured.length > 0 ? Math.max(...measured) : newest ? await diskUsage(storage(config).snapshot(newest)) : 0
   const forecast = forecastFull(usageSamples(history), now)
   return {
     node: config.node,

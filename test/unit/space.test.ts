@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import type { Config } from '../../lib/config.ts'
-import { peerSpace } from '../../lib/space.ts'
+import { diskUsage, peerSpace } from '../../lib/space.ts'
 
 describe('what the replicas held here use', () => {
   it('is measured while status waits where that was quick, else answered from the last measurement', async () => {
@@ -29,6 +29,20 @@ describe('what the replicas held here use', () => {
       writeFileSync(cache, JSON.stringify(slow))
       replica('2026-11-23T120000Z', 64 << 10)
       assert.equal((await peerSpace(config))!.origins.alice, slow.origins.alice, 'a slow node answers with its last measurement')
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+describe('what a tree takes on disk', () => {
+  it('is du\'s total in bytes, and 0 for a tree that is not there', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'famlab-du-'))
+    try {
+      writeFileSync(join(dir, 'photo.jpg'), Buffer.alloc(64 << 10, 1))
+      const bytes = await diskUsage(dir)
+      assert.ok(bytes >= 64 << 10 && bytes < 1 << 20, `du says ${bytes}`)
+      assert.equal(await diskUsage(join(dir, 'gone')), 0)
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
