@@ -7,11 +7,9 @@ import { countFiles } from './files.ts'
 import { recordStep } from './history.ts'
 import type { Member } from './members.ts'
 import { storage } from './paths.ts'
-import type { HolderStatus } from './receive.ts'
-import { pullSnapshot, readerFor } from './restore.ts'
+import { pullSnapshot, readerFor, replicaNamesFor } from './restore.ts'
 import { listSnapshots, newestSnapshot } from './snapshots.ts'
 import { SOURCES_DIR } from './sources.ts'
-import { requestPeer } from './ssh.ts'
 import { readStatus, updateStatus } from './status.ts'
 
 /** Why local/ looks lost by its own history, or undefined. Counts stop at twice local/'s. */
@@ -33,9 +31,9 @@ type Holding = { peer: string; newest: string; count: number }
 async function holdings(ctx: Context, peers: Member[]): Promise<Holding[]> {
   const found: Holding[] = []
   for (const peer of peers) {
-    const reply = await requestPeer<HolderStatus>(ctx, peer.name, ['status'])
-    const newest = reply.outcome === 'ok' ? reply.data.replicas.at(-1) : undefined
-    if (reply.outcome === 'ok' && newest) found.push({ peer: peer.name, newest, count: reply.data.replicas.length })
+    const reply = await replicaNamesFor(ctx, readerFor(ctx, undefined, undefined), peer.name)
+    const newest = reply.outcome === 'ok' ? reply.data.at(-1) : undefined
+    if (reply.outcome === 'ok' && newest) found.push({ peer: peer.name, newest, count: reply.data.length })
   }
   return found
 }

@@ -7,10 +7,10 @@ import { listFiles } from './files.ts'
 import type { Outcome } from './history.ts'
 import { parseItemized, type Difference } from './itemize.ts'
 import { storage } from './paths.ts'
-import type { HolderStatus } from './receive.ts'
+import { readerFor, replicaNamesFor } from './restore.ts'
 import { classifyRsyncExit, pullCommand } from './rsync.ts'
 import { listSnapshots } from './snapshots.ts'
-import { hostAlias, requestPeer, sshCommand } from './ssh.ts'
+import { hostAlias, sshCommand } from './ssh.ts'
 
 export type SnapshotCheck = { snapshot: string; result: Outcome; message: string; differences: Difference[] }
 
@@ -55,10 +55,10 @@ export async function compareReplica(ctx: Context, peer: string, snapshot: strin
 export type PeerCheck = { peer: string; result: Outcome; message: string; checks: SnapshotCheck[] }
 
 export async function verifyPeer(ctx: Context, peer: string, options: { all: boolean; percent?: number }): Promise<PeerCheck> {
-  const status = await requestPeer<HolderStatus>(ctx, peer, ['status'])
-  if (status.outcome !== 'ok') return { peer, result: status.outcome, message: status.message, checks: [] }
+  const held = await replicaNamesFor(ctx, readerFor(ctx, undefined, undefined), peer)
+  if (held.outcome !== 'ok') return { peer, result: held.outcome, message: held.message, checks: [] }
   const local = listSnapshots(storage(ctx.config).snapshots)
-  const snapshots = snapshotsToVerify(local, status.data.replicas, options.all)
+  const snapshots = snapshotsToVerify(local, held.data, options.all)
   if (snapshots.length === 0) return { peer, result: 'skipped', message: 'holds none of the local snapshots yet', checks: [] }
   const checks: SnapshotCheck[] = []
   for (const snapshot of snapshots) checks.push(await compareReplica(ctx, peer, snapshot, options.percent))

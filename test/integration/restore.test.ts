@@ -12,6 +12,11 @@ const snapAt = (hours: number) => at(hours).replace(/:/g, '')
 const replicasOn = (holder: Node, origin: string) =>
   existsSync(join(holder.root, 'replicas', origin)) ? readdirSync(join(holder.root, 'replicas', origin)).filter((n) => !n.startsWith('.')).sort() : []
 const status = (node: Node) => JSON.parse(readFileSync(join(node.state, 'status.json'), 'utf8'))
+/** Drops a holder's replica-use measurement once none is running: a `status` request makes it again. */
+const forgetSpace = async (holder: Node) => {
+  await runChecked(['bash', '-c', `for i in $(seq 300); do [ -e ${join(holder.state, 'space.measuring')} ] || exit 0; sleep 0.1; done; exit 1`])
+  rmSync(join(holder.state, 'space.json'), { force: true })
+}
 
 describe('getting data back', () => {
   let family: Family
@@ -128,9 +133,11 @@ describe('getting data back', () => {
   })
 
   it('verify finds bit rot and a damaged metadata xattr in a replica; --repair fixes them in a new snapshot', async () => {
+    await forgetSpace(bob)
     const clean = await alice.famlab(['verify'])
     assert.equal(clean.code, 0, clean.stderr)
     assert.equal(status(alice).verify.result, 'ok')
+    assert.ok(!existsSync(join(bob.state, 'space.json')), 'verify asks which replicas bob has, not its status, which measures them')
 
     // Flip bytes in place (same size and mtime: only a checksum sees it), and the stored mode
     const replica = join(bob.root, 'replicas/alice', snapAt(2))
