@@ -111,7 +111,7 @@ class Bench {
         `${this.origin.root}/local/`, `bare-${holder.name}:${holder.root}/bare/${name}/`,
       ])
       if (!result.ok) throw new Error(`bare rsync to ${holder.name}: ${result.stderr.trim()}`)
-      sent.push(parseStats(result.stdout).bytesSent ?? 0)
+      sent.push(parseStats(result.stdout)?.bytesSent ?? 0)
     }
     this.bareNames.push(name)
     return { seconds: (performance.now() - start) / 1000, bytes: median(sent) }

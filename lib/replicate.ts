@@ -63,7 +63,7 @@ async function replicateToPeer(ctx: Context, snap: string, asked: AskedPeer<Hold
   // A --checksum run is quiet while the holder reads a whole file; it keeps to rsync's own timeout.
   const stallMs = options.checksum ? undefined : ctx.config.replication.timeout_s * 1000
   const transfer = await run(command, { onStdout: ctx.interactive ? (chunk) => process.stderr.write(chunk) : undefined, stallMs })
-  const bytes = parseStats(transfer.stdout).bytesSent
+  const bytes = parseStats(transfer.stdout)?.bytesSent
   if (!transfer.ok) {
     const { result, message } = classifyTransfer(transfer)
     const remote = transfer.stderr.match(/famlab serve: .*/)?.[0]

@@ -77,7 +77,8 @@ export function unfinishedJob(ctx: Context, wanted: Omit<RestoreJob, 'started' |
   return same ? job : undefined
 }
 
-export type PullResult = { result: Outcome; message: string; bytes: number }
+/** `bytes`: undefined when rsync was stopped before it could count them. */
+export type PullResult = { result: Outcome; message: string; bytes?: number }
 
 /** rsync from the peer's replica (or one path inside it) into `target`, as root with real owners. */
 export async function pullSnapshot(ctx: Context, reader: Reader, job: RestoreJob): Promise<PullResult> {
@@ -102,7 +103,7 @@ export async function pullSnapshot(ctx: Context, reader: Reader, job: RestoreJob
     onStdout: ctx.interactive ? (chunk) => process.stderr.write(chunk) : undefined,
     stallMs: ctx.config.replication.timeout_s * 1000,
   })
-  const bytes = parseStats(transfer.stdout).bytesReceived
+  const bytes = parseStats(transfer.stdout)?.bytesReceived
   if (transfer.ok) {
     rmSync(jobFile(ctx), { force: true })
     return { result: 'ok', message: `${job.origin}/${job.snapshot}${job.path ? `/${job.path}` : ''} restored into ${job.target}`, bytes }

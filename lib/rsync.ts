@@ -62,8 +62,12 @@ export function classifyTransfer(transfer: { code: number; stalled?: boolean }):
 
 export type TransferStats = { bytesSent: number; bytesReceived: number; literalBytes: number; files: number }
 
-/** Reads rsync's `--stats` block; missing numbers read as 0. */
-export function parseStats(output: string): TransferStats {
+/**
+ * Reads rsync's `--stats` block; missing numbers in it read as 0. A run killed before it printed
+ * (the stall watchdog, a signal) has no stats: undefined, never a made-up "0 bytes sent".
+ */
+export function parseStats(output: string): TransferStats | undefined {
+  if (!/^Total bytes sent: /m.test(output)) return undefined
   const number = (label: string) => {
     const m = new RegExp(`^${label}: ([\\d,]+)`, 'm').exec(output)
     return m ? Number(m[1].replace(/,/g, '')) : 0

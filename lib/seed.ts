@@ -104,5 +104,5 @@ export async function importSeed(ctx: Context, seed: string, manifest: SeedManif
   if (!transfer.ok) throw new FamlabError(`placing the seed failed (rsync ${transfer.code}): ${transfer.stderr.trim().split('\n').at(-1)}`)
   const finalized = finalizeIncomplete(originDir, manifest.snapshot)
   if (!finalized.ok) throw new FamlabError(`the seed was copied but not finalized: ${finalized.reason}`)
-  return parseStats(transfer.stdout).files
+  return parseStats(transfer.stdout)?.files ?? 0
 }

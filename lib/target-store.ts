@@ -67,7 +67,7 @@ async function replicateToTarget(ctx: Context, snap: string, target: Target): Pr
     onStdout: ctx.interactive ? (chunk) => process.stderr.write(chunk) : undefined,
     stallMs: ctx.config.replication.timeout_s * 1000,
   })
-  const bytes = parseStats(transfer.stdout).bytesSent
+  const bytes = parseStats(transfer.stdout)?.bytesSent
   if (!transfer.ok) {
     const { result, message } = classifyTransfer(transfer)
     return done(result, `${message}; ${lastLine(transfer.stderr)}`, bytes)

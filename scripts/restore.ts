@@ -106,7 +106,7 @@ async function restore(ctx: Context, args: Args, reader: Reader): Promise<number
   const pulled = await pullSnapshot(ctx, reader, { ...wanted, peer: args.from, force, started: resuming?.started ?? ctx.clock.now().toISOString() })
   recordStep(ctx, { step: 'restore', peer: args.from, snapshot, result: pulled.result, bytes: pulled.bytes, seconds: elapsed(), message: pulled.message })
   if (pulled.result !== 'ok') throw new FamlabError(`restore from ${args.from} failed: ${pulled.message}`, 'Run the same command again to resume.')
-  ctx.log.info('restore', `${pulled.message} (${humanBytes(pulled.bytes)} received)`, args.from)
+  ctx.log.info('restore', `${pulled.message}${pulled.bytes === undefined ? '' : ` (${humanBytes(pulled.bytes)} received)`}`, args.from)
   return EXIT.ok
 }
 

@@ -27,6 +27,11 @@ Total bytes received: 1,234
 `)
     assert.deepEqual(stats, { bytesSent: 45678, bytesReceived: 1234, literalBytes: 32768, files: 1234 })
   })
+
+  it('has none for a run stopped before it printed them, rather than 0 bytes', () => {
+    assert.equal(parseStats('        32,768 100%   31.25MB/s    0:00:00 (xfr#1, to-chk=5/7)\n'), undefined)
+    assert.equal(parseStats(''), undefined)
+  })
 })
 
 describe('push command', () => {

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process'
 import { Readable } from 'node:stream'
 import { after, before, describe, it } from 'node:test'
 import { run } from '../../lib/exec.ts'
-import { classifyTransfer } from '../../lib/rsync.ts'
+import { classifyTransfer, parseStats } from '../../lib/rsync.ts'
 import { bytesTaken, watchProgress } from '../../lib/watchdog.ts'
 
 // Fake binaries on PATH. The fake `ssh` keeps reading (as the real one reads the replies to its
@@ -35,6 +35,7 @@ describe('the stall watchdog', () => {
     assert.equal(result.stalled, true)
     assert.equal(result.ok, false)
     assert.equal(classifyTransfer(result).result, 'timeout')
+    assert.equal(parseStats(result.stdout), undefined, 'no bytes are recorded for it, rather than 0')
     const leftover = await run(['pgrep', '-f', `^/bin/bash ${bin}/`])
     assert.equal(leftover.stdout, '', 'the fake ssh was killed with it')
   })
