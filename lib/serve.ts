@@ -159,7 +159,7 @@ async function servePeer(ctx: Context, peer: string, words: string[], line: stri
         health: { ...readNodeHealth(ctx.config), disk: readDiskReport(ctx.config, ctx.clock.now()) },
       })
     case 'famlab list':
-      return reply(await listReplicaSizes(dir))
+      return reply(await listReplicaSizes(ctx.config, peer))
     case 'famlab replicas':
       return reply({ replicas: listSnapshots(dir) })
     case 'famlab finalize': {

@@ -2,8 +2,10 @@
 // famlab serve-root: the root side of send mode, run by `serve` through the sudo rule that
 // `famlab send-receiver enable` installs. Never run by hand.
 // Exit codes are handed back to the calling peer: 0 done, 1 failed, 2 refused, else rsync's own.
-import { realpathSync } from 'node:fs'
+import { existsSync, realpathSync } from 'node:fs'
+import { join } from 'node:path'
 import { runCommand } from '../lib/cli.ts'
+import { isSnapshotName } from '../lib/clock.ts'
 import { pullPathProblem } from '../lib/confine.ts'
 import { run, runChecked } from '../lib/exec.ts'
 import { EXIT, runIfMain, UsageError } from '../lib/exit.ts'
@@ -12,16 +14,18 @@ import { findMember } from '../lib/members.ts'
 import { storage } from '../lib/paths.ts'
 import { readableReplica, receiveSendStream } from '../lib/receive-send.ts'
 import { parseRsyncRequest } from '../lib/rsync-policy.ts'
+import { measureReplica, type ReplicaSize } from '../lib/sizes.ts'
 import { originUsage } from '../lib/space.ts'
 
 const usage = `
-famlab serve-root --config FILE --peer NAME (receive SNAP PARENT|none | read 'RSYNC REQUEST' | measure)
+famlab serve-root --config FILE --peer NAME (receive SNAP PARENT|none | read 'RSYNC REQUEST' | measure | sizes SNAP[,SNAP…])
 
 Runs as root for serve (sudo), for peer NAME only:
   receive SNAP PARENT   a btrfs send stream on stdin becomes replicas/NAME/SNAP (PARENT: the
                         replica it is incremental on, none for a whole one); the stream is checked first
   read REQUEST          an rsync pull (restore, verify) from a replica btrfs receive wrote
   measure               bytes NAME's replicas use here, shared data counted once
+  sizes SNAP[,SNAP…]    apparent bytes and files of these replicas, as JSON (restore --list)
 
 Exit codes: 0 done, 1 failed, 2 refused, else rsync's own.
 `
@@ -52,6 +56,19 @@ export async function main(argv: string[]): Promise<number> {
     if (kind === 'measure' && words.length === 0) {
       await runChecked(['sync', '--file-system', dir])
       process.stdout.write(`${await originUsage(dir)}\n`)
+      return EXIT.ok
+    }
+
+    // Sizes: what restore --list shows of the replicas root received (find as root)
+    if (kind === 'sizes' && words.length === 1) {
+      const sizes: Record<string, ReplicaSize> = {}
+      for (const snap of words[0].split(',')) {
+        if (!isSnapshotName(snap) || !existsSync(join(dir, snap))) return refuse(`"${snap}" is not a complete replica of ${peer}`)
+        const { base } = await readableReplica(dir, snap)
+        const size = await measureReplica(join(base, snap))
+        if (size) sizes[snap] = size
+      }
+      process.stdout.write(`${JSON.stringify(sizes)}\n`)
       return EXIT.ok
     }
 

@@ -6,6 +6,7 @@ import { chmodSync, existsSync, readdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { run, runChecked } from '../../lib/exec.ts'
+import { measureReplica } from '../../lib/sizes.ts'
 import { createFamily, lastSent, type Family, type Node } from '../harness/family.ts'
 import { inMode } from '../harness/modes.ts'
 import { treeDifferences, writeRichTree } from '../harness/tree.ts'
@@ -135,3 +136,39 @@ describe('send mode to a holder with the root receiver', () => {
     await assertWitnessed({ allowPrunedOn: [bob] })
   })
 })
+
+describe('restore --list on a holder with replicas of every mode', () => {
+  let family: Family
+  let alice: Node, bob: Node
+  after(() => family?.cleanup())
+
+  it('counts the files and bytes of send-mode replicas too, which only root can read', async () => {
+    family = await createFamily(['alice', 'bob'], { config: inMode('send') })
+    ;[alice, bob] = family.nodes
+    await writeRichTree(join(alice.root, 'local'), 'alice')
+    // Snapshot mode until bob runs the root receiver, send mode after
+    assert.equal((await alice.famlab(['backup'], { env: { FAMLAB_NOW: at(0) } })).code, 0)
+    assert.equal((await bob.famlab(['send-receiver', 'enable'])).code, 0)
+    writeFileSync(join(alice.root, 'local/later.txt'), 'later\n')
+    const sent = await alice.famlab(['backup'], { env: { FAMLAB_NOW: at(1) } })
+    assert.match(sent.stderr, /in send mode/)
+    // What famlab kept before the root side measured: 0 files for the send-mode replica
+    const kept = join(bob.root, 'replicas/alice/.sizes.json')
+    writeFileSync(kept, JSON.stringify({ [snapAt(1)]: { bytes: 0, files: 0 } }))
+    await runChecked(['chown', bob.user, kept])
+
+    for (let listing = 1; listing <= 2; listing++) {
+      const listed = await alice.famlab(['restore', '--list', '--from', 'bob', '--json'])
+      assert.equal(listed.code, 0, listed.stderr)
+      const held = JSON.parse(listed.stdout).peers.bob
+      assert.deepEqual(held.map((r: { name: string }) => r.name), [snapAt(0), snapAt(1)])
+      for (const replica of held) {
+        // Measured as root; an rsync holder's symlinks are files of their munged target, a little longer
+        const onBob = await measureReplica(join(bob.root, 'replicas/alice', replica.name))
+        assert.deepEqual({ bytes: replica.bytes, files: replica.files }, onBob, `listing ${listing}: ${replica.name} as bob holds it`)
+        assert.equal(replica.files, (await measureReplica(join(alice.root, 'snapshots', replica.name)))!.files)
+      }
+    }
+  })
+})
+
