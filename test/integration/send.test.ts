@@ -2,7 +2,7 @@
 // on a received parent, a whole stream when the parent is gone, restore and verify through the
 // root reader, replicas out of ssh.user's reach, and a disk that fills mid-receive.
 import assert from 'node:assert/strict'
-import { chmodSync, existsSync, readdirSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { run, runChecked } from '../../lib/exec.ts'
@@ -168,6 +168,14 @@ describe('restore --list on a holder with replicas of every mode', () => {
         assert.deepEqual({ bytes: replica.bytes, files: replica.files }, onBob, `listing ${listing}: ${replica.name} as bob holds it`)
         assert.equal(replica.files, (await measureReplica(join(alice.root, 'snapshots', replica.name)))!.files)
       }
+    }
+
+    // The root side measures only complete replicas of the peer named, by name
+    const receiver = JSON.parse(readFileSync(join(bob.state, 'send-receiver.json'), 'utf8'))
+    for (const names of ['../../etc', `${snapAt(1)},.receiving`, snapAt(9)]) {
+      const asked = await run(['su', '-s', '/bin/sh', bob.user, '-c', `sudo -n ${receiver.famlab} serve-root --config ${receiver.config} --peer alice sizes '${names}'`])
+      assert.equal(asked.code, 2, `sizes ${names}: ${asked.stderr}`)
+      assert.match(asked.stderr, /famlab serve: refused/)
     }
   })
 })
