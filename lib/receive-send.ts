@@ -99,15 +99,13 @@ export async function receivedUuid(path: string): Promise<string | undefined> {
   return uuid ? uuid.replace(/-/g, '') : undefined
 }
 
-/** What in the staging directory is not a finished (read-only) receive. */
-async function notFinished(staging: string): Promise<string[]> {
-  const found: string[] = []
-  for (const name of readdirSync(staging)) {
-    const path = join(staging, name)
-    if (!isSubvolume(path) || !(await isReadonly(path))) found.push(path)
-  }
-  return found
-}
+/**
+ * What in the staging directory has no published `<snap>`: a partial receive, one finished but
+ * never published, or one whose replica prune removed. A published one was read-only before it
+ * was published, so this needs no `btrfs property get` per retained replica.
+ */
+const unpublished = (staging: string, dir: string) =>
+  readdirSync(staging).filter((name) => !existsSync(join(dir, name))).map((name) => join(staging, name))
 
 const rootsDirectory = (path: string) => realDirectory(path) && lstatSync(path).uid === 0
 
@@ -161,9 +159,10 @@ export async function receiveSendStream(config: Config, origin: string, snap: st
     if (!uuid) return { ok: false, reason: `${parent} ${PARENT_NOT_RECEIVED}` }
     parents.add(uuid)
   }
-  // An interrupted receive leaves a writable, partial subvolume: never a parent, so it goes.
-  const partial = await notFinished(staging)
-  if (partial.length) await removeTrees(partial)
+  // An interrupted receive leaves a writable, partial subvolume: never a parent, so it goes, and
+  // so do received subvolumes whose replica prune removed.
+  const leftover = unpublished(staging, dir)
+  if (leftover.length) await removeTrees(leftover)
 
   const fs = statfsSync(dir)
   const checker = streamChecker({ subvolume: snap, parents, maxBytes: fs.bavail * fs.bsize })
@@ -181,13 +180,10 @@ export async function receiveSendStream(config: Config, origin: string, snap: st
   const code = await exited
   const received = join(staging, snap)
   if (refused || code !== 0 || !isSubvolume(received) || !(await isReadonly(received))) {
-    const partial = await notFinished(staging)
+    const partial = unpublished(staging, dir)
     if (partial.length) await removeTrees(partial)
     return { ok: false, reason: refused ?? `btrfs receive failed (exit ${code}): ${stderr.trim().split('\n').at(-1) ?? ''}` }
   }
   await publishReceived(received, dir, snap)
-  // Received subvolumes whose replica prune removed go too.
-  const pruned = readdirSync(staging).filter((name) => name !== snap && !existsSync(join(dir, name))).map((name) => join(staging, name))
-  if (pruned.length) await removeTrees(pruned)
   return { ok: true }
 }
