@@ -221,11 +221,12 @@ export type AskedPeer<T> = { peer: Member; status: PeerReply<T>; askedAt: number
 /**
  * Before a run sends anything: agree on the member list with every reachable peer at once, so a
  * member that one of them knows was removed gets nothing from this run. Returns the peers left,
- * each with the status it answered, which the run goes on to use.
+ * each with the status it answered, which the run goes on to use. With `sharedSshCommand` as
+ * `sshArgs` the status request opens the run's shared connection to each peer.
  */
-export async function agreeOnMembership<T extends MembershipSummary>(ctx: Context, peers: Member[]): Promise<AskedPeer<T>[]> {
+export async function agreeOnMembership<T extends MembershipSummary>(ctx: Context, peers: Member[], sshArgs?: string[]): Promise<AskedPeer<T>[]> {
   const asked = await Promise.all(peers.map(async (peer) => {
-    const status = await requestPeer<T>(ctx, peer.name, ['status'])
+    const status = await requestPeer<T>(ctx, peer.name, ['status'], undefined, sshArgs)
     const askedAt = Date.now()
     if (status.outcome === 'ok') {
       const note = await syncMembership(ctx, peer, status.data)

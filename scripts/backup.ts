@@ -15,6 +15,7 @@ import type { HolderStatus } from '../lib/receive.ts'
 import { guardLocalData, RecoveryNeededError } from '../lib/recovery.ts'
 import { replicateSnapshot, replicationExitCode, type PeerResult } from '../lib/replicate.ts'
 import { takeSnapshot } from '../lib/snapshots.ts'
+import { closeSharedSsh, sharedSshCommand } from '../lib/ssh.ts'
 import { checkSources } from '../lib/sources.ts'
 import { pruneTargets, replicateToTargets } from '../lib/target-store.ts'
 import { saveBackupStatus } from '../lib/status.ts'
@@ -60,9 +61,14 @@ async function backup(ctx: Context, force: boolean): Promise<number> {
     ctx.log.info('snapshot', snapshot)
 
     // Replicate to the peers holding this node's copies, within the family agreement, and to bare targets
-    const peers = await agreeOnMembership<HolderStatus>(ctx, await choosePeers(ctx, membership))
-    const refused = refuseOverAllowance(ctx, requireMembership(ctx.config), snapshot, peers)
-    results = [...(refused ?? await replicateSnapshot(ctx, snapshot, peers)), ...await replicateToTargets(ctx, snapshot)]
+    const chosen = await choosePeers(ctx, membership)
+    try {
+      const peers = await agreeOnMembership<HolderStatus>(ctx, chosen, sharedSshCommand(ctx.config))
+      const refused = refuseOverAllowance(ctx, requireMembership(ctx.config), snapshot, peers)
+      results = [...(refused ?? await replicateSnapshot(ctx, snapshot, peers)), ...await replicateToTargets(ctx, snapshot)]
+    } finally {
+      await closeSharedSsh(ctx.config, chosen.map((peer) => peer.name))
+    }
     const code = replicationExitCode(results)
 
     // Prune, never after a failed run

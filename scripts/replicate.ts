@@ -11,6 +11,7 @@ import { state, storage } from '../lib/paths.ts'
 import type { HolderStatus } from '../lib/receive.ts'
 import { replicateSnapshot, replicationExitCode } from '../lib/replicate.ts'
 import { newestSnapshot } from '../lib/snapshots.ts'
+import { closeSharedSsh, sharedSshCommand } from '../lib/ssh.ts'
 import { replicateToTargets } from '../lib/target-store.ts'
 import { loadTargets } from '../lib/targets.ts'
 
@@ -39,9 +40,14 @@ export async function main(argv: string[]): Promise<number> {
       if (args.peer && (named.length + targets.length === 0 || args.peer === ctx.config.node)) throw new UsageError(`--peer: "${args.peer}" is not a peer or target of this node`)
       const snap = newestSnapshot(storage(ctx.config).snapshots)
       if (!snap) throw new FamlabError('there is no snapshot to replicate yet', 'Run famlab snapshot or famlab backup.')
-      const peers = await agreeOnMembership<HolderStatus>(ctx, args.peer ? named : await choosePeers(ctx, membership))
-      const refused = refuseOverAllowance(ctx, requireMembership(ctx.config), snap, peers)
-      return replicationExitCode([...(refused ?? await replicateSnapshot(ctx, snap, peers)), ...await replicateToTargets(ctx, snap, targets)])
+      const chosen = args.peer ? named : await choosePeers(ctx, membership)
+      try {
+        const peers = await agreeOnMembership<HolderStatus>(ctx, chosen, sharedSshCommand(ctx.config))
+        const refused = refuseOverAllowance(ctx, requireMembership(ctx.config), snap, peers)
+        return replicationExitCode([...(refused ?? await replicateSnapshot(ctx, snap, peers)), ...await replicateToTargets(ctx, snap, targets)])
+      } finally {
+        await closeSharedSsh(ctx.config, chosen.map((peer) => peer.name))
+      }
     }),
   )
 }
