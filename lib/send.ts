@@ -48,7 +48,14 @@ async function pipeSend(ctx: Context, snap: string, peer: string, parent: string
     for (const pipe of [send.stdout, ssh.stdin]) pipe.destroy()
   })
   // The peer hanging up early (a refusal) is reported by ssh's exit, not as a broken pipe here.
+  // Over a shared connection ssh may exit before any write fails: then nothing reads the stream
+  // any more, and btrfs send, stopped on a full pipe, is ended the same way.
   ssh.stdin.on('error', () => send.kill())
+  ssh.on('close', (code) => {
+    if (code === 0) return
+    send.kill()
+    send.stdout.destroy()
+  })
   send.stderr.on('data', (chunk: Buffer) => (sendErr += chunk.toString()))
   ssh.stderr.on('data', (chunk: Buffer) => (sshErr += chunk.toString()))
   ssh.stdout.resume()
