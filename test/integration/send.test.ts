@@ -107,6 +107,18 @@ describe('send mode to a holder with the root receiver', () => {
     await runChecked(['rm', file])
   })
 
+  it('a run asks and sends over one ssh connection to the holder, and leaves none behind', async () => {
+    const accepted = () => (readFileSync(join(bob.dir, 'sshd.log'), 'utf8').match(/Accepted publickey/g) ?? []).length
+    const before = accepted()
+    writeFileSync(join(alice.root, 'local/one-connection.txt'), 'x\n')
+    const next = await backup(5.5)
+    assert.equal(next.code, 0, next.stderr)
+    assert.match(next.stderr, /incremental on/)
+    assert.equal(accepted() - before, 1, 'status and the stream share the connection the status request opened')
+    assert.deepEqual(readdirSync(alice.state).filter((name) => name.startsWith('ssh-')), [], 'the shared connection was closed')
+    await assertWitnessed({ allowPrunedOn: [bob] })
+  })
+
   it('serve refuses receive-send from a peer to a node without the receiver, and a bad snapshot name', async () => {
     const ssh = ['ssh', '-F', join(alice.state, 'ssh_config'), 'famlab-bob']
     const bad = await run([...ssh, 'famlab', 'receive-send', '../../etc', 'none'], { input: 'btrfs-stream\0' })
