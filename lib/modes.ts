@@ -28,11 +28,21 @@ export function chooseMode(configured: Config['replication']['mode'], offered: r
   return order.find(can) ?? 'link-dest'
 }
 
+/**
+ * Writing a changed file in place, the holder's rsync deletes the xattrs it finds on it that the
+ * sender did not list, among them `--fake-super`'s record of the file's ACL (`user.rsync.%aacl`),
+ * and does not write it back: the replica loses the ACL (rsync 3.5.0). A receiver-only rule keeps
+ * those records; any xattr rule replaces rsync's default one, so it is restated (a root sender
+ * skips `system.*`, whose ACLs -A sends).
+ */
+const KEEP_FAKE_SUPER_RECORDS = ['--filter=-x system.*', '--filter=-xr user.rsync.%*']
+
 /** rsync options that go with a mode on the sending side. */
 export function rsyncModeFlags(mode: TransferMode): string[] {
+  if (mode !== 'snapshot') return []
   // Without --no-whole-file rsync copies whole files between local paths and on fast links,
   // which would rewrite (and un-share) every changed file in the snapshot.
-  return mode === 'snapshot' ? ['--inplace', '--no-whole-file'] : []
+  return ['--inplace', '--no-whole-file', ...KEEP_FAKE_SUPER_RECORDS]
 }
 
 /** serve reads the mode off the request: --inplace is only ever safe in a private snapshot. */
