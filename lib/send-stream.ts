@@ -5,19 +5,19 @@
 // device nodes are received as they are: root-side replicas are out of ssh.user's reach.)
 import { Transform, type TransformCallback } from 'node:stream'
 
-const MAGIC = Buffer.from('btrfs-stream\0', 'latin1')
-const STREAM_HEADER = MAGIC.length + 4
-const COMMAND_HEADER = 10
+export const MAGIC = Buffer.from('btrfs-stream\0', 'latin1')
+export const STREAM_HEADER = MAGIC.length + 4
+export const COMMAND_HEADER = 10
 /** Protocol 1 commands carry at most 64 KiB of data; anything far larger is not a send stream. */
 const MAX_COMMAND = 1 << 20
 
 // btrfs-progs common/send-stream.h / kernel fs/btrfs/send.h
-const CMD = {
+export const CMD = {
   SUBVOL: 1, SNAPSHOT: 2, MKFILE: 3, MKDIR: 4, MKNOD: 5, MKFIFO: 6, MKSOCK: 7, SYMLINK: 8, RENAME: 9, LINK: 10,
   UNLINK: 11, RMDIR: 12, SET_XATTR: 13, REMOVE_XATTR: 14, WRITE: 15, CLONE: 16, TRUNCATE: 17, CHMOD: 18,
   CHOWN: 19, UTIMES: 20, END: 21, UPDATE_EXTENT: 22,
 } as const
-const ATTR = { UUID: 1, CTRANSID: 2, XATTR_NAME: 13, PATH: 15, PATH_TO: 16, PATH_LINK: 17, CLONE_UUID: 20, CLONE_PATH: 22 } as const
+export const ATTR = { UUID: 1, CTRANSID: 2, XATTR_NAME: 13, PATH: 15, PATH_TO: 16, PATH_LINK: 17, CLONE_UUID: 20, CLONE_PATH: 22 } as const
 const KNOWN_COMMANDS = new Set<number>(Object.values(CMD))
 
 export type StreamLimits = {
@@ -32,7 +32,7 @@ export class StreamRefused extends Error {}
 
 type Attributes = Map<number, Buffer>
 
-function parseAttributes(payload: Buffer): Attributes {
+export function parseAttributes(payload: Buffer): Attributes {
   const attributes: Attributes = new Map()
   for (let at = 0; at < payload.length;) {
     if (at + 4 > payload.length) throw new StreamRefused('a command attribute is cut short')

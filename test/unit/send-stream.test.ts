@@ -5,6 +5,7 @@ import { Writable } from 'node:stream'
 import { describe, it } from 'node:test'
 import { streamChecker, type StreamLimits } from '../../lib/send-stream.ts'
 import { chooseParent } from '../../lib/send.ts'
+import { pathsInStream } from '../../lib/changed-paths.ts'
 
 // Protocol 1 framing: header, then commands of (length u32, command u16, crc u32, attributes).
 const attribute = (type: number, value: Buffer | string) => {
@@ -82,5 +83,26 @@ describe('send stream checker', () => {
     assert.equal(chooseParent('S5', ['S1', 'S2', 'S4', 'S5'], ['S1', 'S2', 'S3']), 'S2')
     assert.equal(chooseParent('S5', ['S5'], ['S1']), undefined)
     assert.equal(chooseParent('S2', ['S1', 'S2', 'S3'], ['S3', 'S1']), 'S1')
+  })
+})
+
+describe('what a metadata-only stream says changed (snapshot mode lists it for rsync)', () => {
+  const rename = (from: string, to: string) => command(9, attribute(15, from), attribute(16, to))
+  const link = (path: string, existing: string) => command(10, attribute(15, path), attribute(17, existing))
+  const symlink = (path: string, target: string) => command(8, attribute(15, path), attribute(3, u64(258)), attribute(17, target))
+  const unlink = (path: string) => command(11, attribute(15, path))
+
+  it('names every path acted on, both ends of a rename and of a link, but not a symlink target', () => {
+    const stream = Buffer.concat([header(), snapshotOf('2026-11-23T100000Z', PARENT), mkfile('o257-7-0'), rename('o257-7-0', 'new file'),
+      link('second name', 'docs/first'), symlink('link', '/etc/passwd'), unlink('gone'), chmod('', 0o755), end()])
+    const { named, renamedTo } = pathsInStream(stream)
+    assert.deepEqual([...named].sort(), ['', 'docs/first', 'gone', 'link', 'new file', 'o257-7-0', 'second name'])
+    assert.deepEqual([...renamedTo], ['new file'])
+  })
+
+  it('keeps a name that is not UTF-8 byte for byte', () => {
+    const name = Buffer.from([0x64, 0xff, 0xfe])
+    const { named } = pathsInStream(Buffer.concat([header(), subvol('2026-11-23T100000Z'), command(3, attribute(15, name), attribute(3, u64(257))), end()]))
+    assert.deepEqual([...named].map((path) => Buffer.from(path, 'latin1')), [name])
   })
 })
