@@ -37,12 +37,17 @@ export function chooseMode(configured: Config['replication']['mode'], offered: r
  */
 const KEEP_FAKE_SUPER_RECORDS = ['--filter=-x system.*', '--filter=-xr user.rsync.%*']
 
-/** rsync options that go with a mode on the sending side. */
-export function rsyncModeFlags(mode: TransferMode): string[] {
+/**
+ * rsync options that go with a mode on the sending side. `changedPaths`: a file listing what changed
+ * since the snapshot the holder's `.incomplete` copies (lib/changed-paths.ts), in snapshot mode.
+ */
+export function rsyncModeFlags(mode: TransferMode, changedPaths?: string): string[] {
   if (mode !== 'snapshot') return []
+  // --force: a listed directory that became a file replaces the whole directory, as a full run's --delete would.
+  const listed = changedPaths ? [`--files-from=${changedPaths}`, '--from0', '--delete-missing-args', '--force'] : []
   // Without --no-whole-file rsync copies whole files between local paths and on fast links,
   // which would rewrite (and un-share) every changed file in the snapshot.
-  return ['--inplace', '--no-whole-file', ...KEEP_FAKE_SUPER_RECORDS]
+  return ['--inplace', '--no-whole-file', ...KEEP_FAKE_SUPER_RECORDS, ...listed]
 }
 
 /** serve reads the mode off the request: --inplace is only ever safe in a private snapshot. */

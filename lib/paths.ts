@@ -9,6 +9,11 @@ export const FAMLAB_BIN = fileURLToPath(new URL('../bin/famlab', import.meta.url
 export const INCOMPLETE = '.incomplete'
 /** An interrupted `.incomplete`, kept only as a link-dest basis for the next transfer. */
 export const RESUME = '.resume'
+/**
+ * Names the replica a fresh snapshot-mode `.incomplete` is a copy of. A sender that sent only what
+ * changed since that snapshot may finalize only on top of it: anything else would leave stale files in a replica.
+ */
+export const INCOMPLETE_BASIS = '.incomplete-basis'
 /** Prefix of a snapshot or replica being deleted: renamed first so `<snap>` always means complete. */
 export const PRUNING_PREFIX = '.pruning-'
 

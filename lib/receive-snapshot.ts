@@ -1,11 +1,11 @@
 // The holder's side of a snapshot-mode transfer, run by `serve` as ssh.user in replicas/<origin>/.
 // `.incomplete` is a writable btrfs snapshot of the newest complete replica, which rsync then
 // rewrites in place: copy-on-write keeps every complete replica as it was.
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createSnapshot, createSubvolume, isReadonly, isSubvolume, setReadonly } from './btrfs.ts'
 import { runChecked } from './exec.ts'
-import { INCOMPLETE, RESUME } from './paths.ts'
+import { INCOMPLETE, INCOMPLETE_BASIS, RESUME } from './paths.ts'
 import { finalizeIncomplete, finalizeRefusal, newestOwnReplica, type FinalizeResult } from './receive.ts'
 
 /**
@@ -19,19 +19,22 @@ export async function prepareSnapshotIncomplete(originDir: string): Promise<void
     rmSync(join(originDir, RESUME), { recursive: true, force: true })
     renameSync(incomplete, join(originDir, RESUME))
   }
+  // A `.incomplete` that a transfer may have changed is no longer a plain copy of its basis.
+  rmSync(join(originDir, INCOMPLETE_BASIS), { force: true })
   // Where the hard links `.incomplete` holds can be found; none in a fresh subvolume or a copy made without them.
   let linksIn: string | undefined = incomplete
+  let basis: string | undefined
   if (!existsSync(incomplete)) {
-    const newest = newestOwnReplica(originDir)
-    if (newest && isSubvolume(join(originDir, newest))) {
-      await createSnapshot(join(originDir, newest), incomplete)
+    basis = newestOwnReplica(originDir)
+    if (basis && isSubvolume(join(originDir, basis))) {
+      await createSnapshot(join(originDir, basis), incomplete)
       // The same tree, but its inodes are still cached from the transfer that wrote it: at
       // 150,000 files a walk there takes 1.5 s, a first walk of the new snapshot 7-10 s.
-      linksIn = join(originDir, newest)
+      linksIn = join(originDir, basis)
     } else {
       await createSubvolume(incomplete)
       // A replica written in link-dest mode: a one-time local reflink copy instead of a full resend.
-      if (newest) await runChecked(['cp', '-a', '--reflink=always', '--no-preserve=links', '--', `${join(originDir, newest)}/.`, `${incomplete}/`])
+      if (basis) await runChecked(['cp', '-a', '--reflink=always', '--no-preserve=links', '--', `${join(originDir, basis)}/.`, `${incomplete}/`])
       linksIn = undefined
     }
   } else if (await isReadonly(incomplete)) {
@@ -39,6 +42,16 @@ export async function prepareSnapshotIncomplete(originDir: string): Promise<void
     await setReadonly(incomplete, false)
   }
   if (linksIn) await separateHardLinks(incomplete, linksIn)
+  if (basis) writeFileSync(join(originDir, INCOMPLETE_BASIS), basis)
+}
+
+/** The start of finalize's refusal when `.incomplete` was not a fresh copy of the sender's basis. */
+export const NOT_FROM_BASIS = 'the transfer did not start from'
+
+/** Why a transfer of what changed since `basis` cannot be finalized, if it cannot. */
+function basisRefusal(originDir: string, basis: string): string | undefined {
+  const actual = existsSync(join(originDir, INCOMPLETE_BASIS)) ? readFileSync(join(originDir, INCOMPLETE_BASIS), 'utf8') : undefined
+  return actual === basis ? undefined : `${NOT_FROM_BASIS} ${basis.slice(0, 40)} (${actual ? `but from ${actual}` : 'but from an interrupted transfer'})`
 }
 
 /** Where separateHardLinks stages its copies: inside `.incomplete`, so moving them back is a rename. */
@@ -69,9 +82,12 @@ function moveBack(stage: string, dir: string, rel = ''): void {
   }
 }
 
-/** Seals a snapshot-mode `.incomplete` read-only, then names it `<snap>` like any other. */
-export async function finalizeReceived(originDir: string, snap: string): Promise<FinalizeResult> {
-  const refusal = finalizeRefusal(originDir, snap)
+/**
+ * Seals a snapshot-mode `.incomplete` read-only, then names it `<snap>` like any other. `basis`:
+ * the sender sent only what changed since that snapshot.
+ */
+export async function finalizeReceived(originDir: string, snap: string, basis?: string): Promise<FinalizeResult> {
+  const refusal = finalizeRefusal(originDir, snap) ?? (basis === undefined ? undefined : basisRefusal(originDir, basis))
   if (refusal) return { ok: false, reason: refusal }
   const incomplete = join(originDir, INCOMPLETE)
   if (isSubvolume(incomplete)) await setReadonly(incomplete, true)

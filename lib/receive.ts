@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { isBtrfs } from './btrfs.ts'
 import { isSnapshotName } from './clock.ts'
 import { offeredModes, type TransferMode } from './modes.ts'
-import { INCOMPLETE, RESUME } from './paths.ts'
+import { INCOMPLETE, INCOMPLETE_BASIS, RESUME } from './paths.ts'
 import { listSnapshots } from './snapshots.ts'
 import type { PeerSpace } from './space.ts'
 
@@ -17,6 +17,7 @@ import type { PeerSpace } from './space.ts'
 export function prepareIncomplete(originDir: string): void {
   const incomplete = join(originDir, INCOMPLETE)
   const resume = join(originDir, RESUME)
+  rmSync(join(originDir, INCOMPLETE_BASIS), { force: true })
   if (existsSync(incomplete)) {
     if (readdirSync(incomplete).length === 0) return
     rmSync(resume, { recursive: true, force: true })
@@ -54,7 +55,7 @@ export function finalizeIncomplete(originDir: string, snap: string): FinalizeRes
   const refusal = finalizeRefusal(originDir, snap)
   if (refusal) return { ok: false, reason: refusal }
   renameSync(join(originDir, INCOMPLETE), join(originDir, snap))
-  rmSync(join(originDir, RESUME), { recursive: true, force: true })
+  for (const leftover of [RESUME, INCOMPLETE_BASIS]) rmSync(join(originDir, leftover), { recursive: true, force: true })
   return { ok: true }
 }
 

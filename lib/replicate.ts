@@ -1,8 +1,11 @@
 // Sends a snapshot to peers: rsync into the peer's `.incomplete`, then `finalize` renames it.
 // One peer's failure is a result, not an exception.
-import { existsSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { changedPaths } from './changed-paths.ts'
 import type { Context } from './context.ts'
-import { run } from './exec.ts'
+import { lastLine, run } from './exec.ts'
 import { EXIT } from './exit.ts'
 import { requireMembership, syncMembership, type AskedPeer } from './family.ts'
 import { recordStep, stopwatch, type Outcome } from './history.ts'
@@ -10,6 +13,7 @@ import { findMember } from './members.ts'
 import { chooseMode, rsyncModeFlags } from './modes.ts'
 import { storage } from './paths.ts'
 import type { HolderStatus } from './receive.ts'
+import { NOT_FROM_BASIS } from './receive-snapshot.ts'
 import { sendSnapshot } from './send.ts'
 import { listSnapshots } from './snapshots.ts'
 import { roomProblem } from './space.ts'
@@ -53,29 +57,71 @@ async function replicateToPeer(ctx: Context, snap: string, asked: AskedPeer<Hold
     mode = chooseMode('snapshot', status.data.modes)
     ctx.log.warn('replicate', `send mode failed (${sent.message}); sending ${snap} in ${mode} mode instead`, peer.name)
   }
-  const command = pushCommand(source, hostAlias(peer.name), {
+  // Snapshot mode: the holder copies its newest replica; if we still have that snapshot, only
+  // the paths that changed since it need comparing. A half-sent `.incomplete` is compared whole.
+  const newestHeld = status.data.replicas.at(-1)
+  const listed = mode === 'snapshot' && !status.data.incomplete && !options.checksum && newestHeld && existsSync(storage(ctx.config).snapshot(newestHeld))
+    ? await listChanges(ctx, newestHeld, snap, peer.name) : undefined
+  try {
+    const push = (list?: string) => pushTo(ctx, peer.name, source, [...rsyncModeFlags(mode, list), ...(options.checksum ? ['--checksum'] : [])], bwlimitKbps, options)
+    let sent = await push(listed?.file)
+    let bytes = sent.bytes
+    if (sent.failed) return done(sent.failed.result, sent.failed.message, bytes)
+
+    // Only a finished transfer of a snapshot that still exists gets a complete name: a snapshot
+    // deleted under rsync may have been sent only in part.
+    if (!existsSync(source)) return done('failed', `${snap} was deleted here during the transfer; not finalized`, bytes)
+    let finalized = await requestPeer(ctx, peer.name, ['finalize', snap, ...(listed ? [listed.basis] : [])])
+    let how = listed ? ` (${listed.count} paths changed since ${listed.basis})` : ''
+    if (listed && finalized.outcome === 'refused' && finalized.message.includes(NOT_FROM_BASIS)) {
+      // The holder started from another replica than ours: rsync compares the whole tree after all.
+      ctx.log.warn('replicate', `${finalized.message}; sending ${snap} again, comparing every file`, peer.name)
+      sent = await push()
+      bytes = (bytes ?? 0) + (sent.bytes ?? 0)
+      if (sent.failed) return done(sent.failed.result, sent.failed.message, bytes)
+      finalized = await requestPeer(ctx, peer.name, ['finalize', snap])
+      how = ''
+    }
+    if (finalized.outcome !== 'ok') return done(finalized.outcome, `transfer done but not finalized: ${finalized.message}`, bytes)
+    return done('ok', `${snap} complete${how}`, bytes)
+  } finally {
+    listed?.remove()
+  }
+}
+
+/** One rsync of `source` into the peer's `.incomplete`; `failed` says why it did not finish. */
+async function pushTo(ctx: Context, peer: string, source: string, extra: string[], bwlimitKbps: number, options: ReplicateOptions): Promise<{ bytes?: number; failed?: { result: Outcome; message: string } }> {
+  const command = pushCommand(source, hostAlias(peer), {
     ssh: sshCommand(ctx.config),
     bwlimitKbps,
     timeoutS: ctx.config.replication.timeout_s,
     progress: ctx.interactive,
-    extra: [...(options.checksum ? ['--checksum'] : []), ...rsyncModeFlags(mode)],
+    extra,
   })
   // A --checksum run is quiet while the holder reads a whole file; it keeps to rsync's own timeout.
   const stallMs = options.checksum ? undefined : ctx.config.replication.timeout_s * 1000
   const transfer = await run(command, { onStdout: ctx.interactive ? (chunk) => process.stderr.write(chunk) : undefined, stallMs })
   const bytes = parseStats(transfer.stdout)?.bytesSent
-  if (!transfer.ok) {
-    const { result, message } = classifyTransfer(transfer)
-    const remote = transfer.stderr.match(/famlab serve: .*/)?.[0]
-    return done(result, remote ? `${message}; ${remote}` : message, bytes)
-  }
+  if (transfer.ok) return { bytes }
+  const { result, message } = classifyTransfer(transfer)
+  const remote = transfer.stderr.match(/famlab serve: .*/)?.[0]
+  return { bytes, failed: { result, message: remote ? `${message}; ${remote}` : message } }
+}
 
-  // Only a finished transfer of a snapshot that still exists gets a complete name: a snapshot
-  // deleted under rsync may have been sent only in part.
-  if (!existsSync(source)) return done('failed', `${snap} was deleted here during the transfer; not finalized`, bytes)
-  const finalized = await requestPeer(ctx, peer.name, ['finalize', snap])
-  if (finalized.outcome !== 'ok') return done(finalized.outcome, `transfer done but not finalized: ${finalized.message}`, bytes)
-  return done('ok', `${snap} complete`, bytes)
+/** What changed here from `basis` to `snap`, in a file for rsync's --files-from. */
+async function listChanges(ctx: Context, basis: string, snap: string, peer: string): Promise<{ basis: string; file: string; count: number; remove: () => void } | undefined> {
+  let paths: string[] | undefined
+  try {
+    paths = await changedPaths(storage(ctx.config).snapshot(basis), storage(ctx.config).snapshot(snap))
+  } catch (err) {
+    // Pruned meanwhile, say: rsync finds the changes itself, as in any other mode.
+    ctx.log.warn('replicate', `could not list what changed since ${basis} (${lastLine((err as Error).message)}); comparing every file`, peer)
+  }
+  if (!paths) return undefined
+  const dir = mkdtempSync(join(tmpdir(), 'famlab-changed-'))
+  const file = join(dir, 'paths')
+  writeFileSync(file, Buffer.from(paths.join('\0'), 'latin1'))
+  return { basis, file, count: paths.length, remove: () => rmSync(dir, { recursive: true, force: true }) }
 }
 
 /**

@@ -1,6 +1,7 @@
 // What `serve` lets a peer's rsync do: a strict allow-list in the spirit of rrsync. A request is
 // either a push into the peer's own `.incomplete` or a pull from its own complete replicas.
 import { isSnapshotName } from './clock.ts'
+import { isInplaceRequest } from './modes.ts'
 import { INCOMPLETE } from './paths.ts'
 
 export type RsyncRequest = { direction: 'receive' | 'send'; options: string[]; path: string }
@@ -14,6 +15,11 @@ const SHORT_ALLOWED = 'ACDEHIJNOSUWXcdgilmnoprtuvxyz'
 // resolves each name under the source, inside serve's --confine-root. Never on a write.
 const SENDER_SHORT_ALLOWED = `${SHORT_ALLOWED}R`
 const SENDER_LONG_ALLOWED: Record<string, RegExp | undefined> = { 'files-from': /^-$/, 'from0': undefined }
+// A snapshot-mode write of just what changed (lib/changed-paths.ts) names its files too: rsync then
+// sends -R, --no-r, and --delete-missing-args for names gone at the source. Only with --inplace,
+// whose `.incomplete` is a private snapshot (serve refuses --inplace elsewhere).
+const LISTED_WRITE_SHORT_ALLOWED = `${SHORT_ALLOWED}R`
+const LISTED_WRITE_LONG_ALLOWED: Record<string, RegExp | undefined> = { 'delete-missing-args': undefined, 'no-r': undefined }
 const SHORT_CLUSTER = /^-([A-Za-z]*?)(e\d*\.[A-Za-z]*)?$/
 
 // Long options allowed, with the shape of their value (undefined: takes none).
@@ -37,9 +43,15 @@ function splitWords(line: string): string[] {
   return (line.match(/(?:[^\s\\]|\\.)+/g) ?? []).map((w) => w.replace(/\\(.)/g, '$1'))
 }
 
-function checkOption(word: string, direction: RsyncRequest['direction']): string | undefined {
-  const shortAllowed = direction === 'send' ? SENDER_SHORT_ALLOWED : SHORT_ALLOWED
-  const longAllowed = direction === 'send' ? { ...LONG_ALLOWED, ...SENDER_LONG_ALLOWED } : LONG_ALLOWED
+type Allowed = { short: string; long: Record<string, RegExp | undefined> }
+
+function allowedOptions(direction: RsyncRequest['direction'], options: readonly string[]): Allowed {
+  if (direction === 'send') return { short: SENDER_SHORT_ALLOWED, long: { ...LONG_ALLOWED, ...SENDER_LONG_ALLOWED } }
+  if (isInplaceRequest(options)) return { short: LISTED_WRITE_SHORT_ALLOWED, long: { ...LONG_ALLOWED, ...LISTED_WRITE_LONG_ALLOWED } }
+  return { short: SHORT_ALLOWED, long: LONG_ALLOWED }
+}
+
+function checkOption(word: string, { short: shortAllowed, long: longAllowed }: Allowed): string | undefined {
   const cluster = SHORT_CLUSTER.exec(word)
   if (cluster && !word.startsWith('--')) {
     const bad = [...cluster[1]].find((letter) => !shortAllowed.includes(letter))
@@ -75,8 +87,9 @@ export function parseRsyncRequest(line: string): RsyncRequest | Refusal {
   if (dot < 0) return { refused: 'the rsync request has no path' }
   const options = rest.slice(0, dot)
   const paths = rest.slice(dot + 1)
+  const allowed = allowedOptions(direction, options)
   for (const option of options) {
-    const problem = checkOption(option, direction)
+    const problem = checkOption(option, allowed)
     if (problem) return { refused: problem }
   }
   if (paths.length !== 1) return { refused: 'exactly one path is allowed' }

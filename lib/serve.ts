@@ -131,10 +131,20 @@ async function serveJoin(ctx: Context, inviteId: string): Promise<number> {
   return reply({ membership, propagated })
 }
 
-/** famlab's own requests and how many words each has, exactly. */
-const WORD_COUNTS: Record<string, number> = {
-  'famlab status': 2, 'famlab list': 2, 'famlab finalize': 3, 'famlab peers': 2, 'famlab peers-update': 2,
+/** famlab's own requests and how many words each has: exactly, or from-to. */
+const WORD_COUNTS: Record<string, number | [number, number]> = {
+  'famlab status': 2, 'famlab list': 2, 'famlab finalize': [3, 4], 'famlab peers': 2, 'famlab peers-update': 2,
   'famlab receive-send': 4, 'famlab replicas': 2,
+}
+
+/** Why `words` is the wrong length for its request, if it is. */
+function wordCountProblem(request: string, words: string[]): string | undefined {
+  const expected = WORD_COUNTS[request]
+  if (expected === undefined) return undefined
+  const [least, most] = typeof expected === 'number' ? [expected, expected] : expected
+  if (words.length >= least && words.length <= most) return undefined
+  const takes = least === most ? `${least - 2}` : `${least - 2} to ${most - 2}`
+  return `"${request}" takes ${takes} arguments, got ${words.length - 2}`
 }
 
 /** Routes one request from a member; returns the exit code ssh hands back to the caller. */
@@ -147,9 +157,8 @@ async function servePeer(ctx: Context, peer: string, words: string[], line: stri
   }
   const dir = storage(ctx.config).replicasOf(peer)
   const request = `${words[0]} ${words[1]}`
-  if (WORD_COUNTS[request] !== undefined && WORD_COUNTS[request] !== words.length) {
-    return refuse(ctx, { peer }, `"${request}" takes ${WORD_COUNTS[request] - 2} arguments, got ${words.length - 2}`)
-  }
+  const wrongLength = wordCountProblem(request, words)
+  if (wrongLength) return refuse(ctx, { peer }, wrongLength)
   switch (request) {
     case 'famlab status':
       return reply({
@@ -165,7 +174,8 @@ async function servePeer(ctx: Context, peer: string, words: string[], line: stri
     case 'famlab finalize': {
       const lock = receiveLock(ctx, peer)
       try {
-        const result = await finalizeReceived(originDir(ctx, peer), words[2] ?? '')
+        // A fourth word: the sender sent only what changed since that replica (lib/changed-paths.ts).
+        const result = await finalizeReceived(originDir(ctx, peer), words[2] ?? '', words[3])
         if (!result.ok) return refuse(ctx, { peer }, `finalize: ${result.reason}`)
         recordStep(ctx, { step: 'serve-finalize', peer, snapshot: words[2], result: 'ok' })
         // The set of replicas changed: measured now, the next sender's status need not wait for it.

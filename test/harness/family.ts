@@ -267,10 +267,13 @@ export async function pullReplica(origin: Node, holder: Node, path: string, targ
   ])
 }
 
-/** Bytes a node's last replicate step sent, from its history. */
-export function lastSent(node: Node): number | undefined {
+/** A node's last replicate step, from its history. */
+export function lastReplicate(node: Node): { message: string; bytes?: number } | undefined {
   const file = join(node.state, 'history.jsonl')
   if (!existsSync(file)) return undefined
   const entries = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l))
-  return entries.findLast((e) => e.step === 'replicate')?.bytes
+  return entries.findLast((e) => e.step === 'replicate')
 }
+
+/** Bytes a node's last replicate step sent. */
+export const lastSent = (node: Node): number | undefined => lastReplicate(node)?.bytes

@@ -2,11 +2,11 @@
 // hard links that change at the source, storage efficiency, serve's refusals.
 // (The core suite runs in each mode of FAMLAB_TEST_MODES.)
 import assert from 'node:assert/strict'
-import { readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { run, runChecked } from '../../lib/exec.ts'
-import { createFamily, lastSent, type Family, type Node } from '../harness/family.ts'
+import { createFamily, lastReplicate, lastSent, type Family, type Node } from '../harness/family.ts'
 import { inMode } from '../harness/modes.ts'
 import { writeRichTree } from '../harness/tree.ts'
 import { Witness } from '../harness/witness.ts'
@@ -94,6 +94,47 @@ describe('snapshot mode on a btrfs holder', () => {
     assert.equal(snapshotted.code, 0, snapshotted.stderr)
     assert.match(snapshotted.stderr, /in snapshot mode/)
     assert.equal(statSync(replica(snapAt(6))).ino, 256, 'a subvolume again')
+    await assertWitnessed()
+  })
+
+  it('after the first replica only the paths that changed are compared, and every kind of change arrives', async () => {
+    const sh = (script: string) => runChecked(['sh', '-c', script], { cwd: join(alice.root, 'local') })
+    const listedBackup = async (hours: number) => {
+      const result = await backup(hours)
+      assert.equal(result.code, 0, result.stderr)
+      const message = lastReplicate(alice)?.message ?? ''
+      const changed = /(\d+) paths changed since/.exec(message)
+      assert.ok(changed && Number(changed[1]) < 60, `not a short list: ${message}`)
+      await assertWitnessed()
+    }
+    // Names gone deep inside directories that stay (only the top level is swept by --delete)
+    await sh('echo more >> docs/letter.txt && rm docs/deep/er/notes.md && rm -r docs/deep/empty')
+    await sh('mkdir -p brand/new/tree && echo n > brand/new/tree/n && rm switch.txt && mkdir switch.txt && echo in > switch.txt/in')
+    await sh('rm -r empty && echo was-a-dir > empty && ln -sfn other/target letter-link && chmod 604 private.key')
+    await sh('setfattr -n user.added -v yes sparse.img && setfattr -x user.comment docs/photo.jpg')
+    // Both names of a hard-linked file change (btrfs names one of them); a new link to an unchanged file.
+    await sh('echo appended >> photo-hardlink.jpg && ln band.bin band-link.bin')
+    writeFileSync(Buffer.concat([Buffer.from(`${join(alice.root, 'local')}/`), Buffer.from([0xff, 0xfe])]), 'not utf-8\n')
+    await listedBackup(7)
+    // A directory moved with everything in it arrives as one rename in btrfs's list
+    await sh('mv docs moved-docs && mv brand/new brand/renamed && echo deeper > brand/renamed/tree/m')
+    await listedBackup(8)
+  })
+
+  it('a holder that copied another replica than the one the sender listed from gets every file compared', async () => {
+    // serve copies the newest replica it owns; one it does not (as send mode's are root's) is passed over.
+    writeFileSync(join(alice.root, 'local/late.txt'), 'late\n')
+    const newest = replica(snapAt(8))
+    await runChecked(['sh', '-c', `btrfs property set -ts ${newest} ro false && chown root ${newest} && btrfs property set -ts ${newest} ro true`])
+    try {
+      const result = await backup(9)
+      assert.equal(result.code, 0, result.stderr)
+      assert.match(result.stderr, /did not start from .*comparing every file/)
+      assert.doesNotMatch(lastReplicate(alice)?.message ?? '', /paths changed since/)
+      assert.equal(existsSync(join(bob.root, 'replicas/alice/.incomplete-basis')), false)
+    } finally {
+      await runChecked(['sh', '-c', `btrfs property set -ts ${newest} ro false && chown ${bob.user} ${newest} && btrfs property set -ts ${newest} ro true`])
+    }
     await assertWitnessed()
   })
 

@@ -32,7 +32,9 @@ describe('transfer modes', () => {
 
   it('only snapshot mode writes in place, and serve reads the mode off the request', () => {
     assert.deepEqual(rsyncModeFlags('link-dest'), [])
-    assert.deepEqual(rsyncModeFlags('snapshot'), ['--inplace', '--no-whole-file'])
+    assert.deepEqual(rsyncModeFlags('snapshot').slice(0, 2), ['--inplace', '--no-whole-file'])
+    assert.ok(!rsyncModeFlags('snapshot').some((flag) => flag.startsWith('--files-from')))
+    assert.deepEqual(rsyncModeFlags('snapshot', '/tmp/list').slice(-4), ['--files-from=/tmp/list', '--from0', '--delete-missing-args', '--force'])
     const options = { ssh: ['ssh'], bwlimitKbps: 0, timeoutS: 60, progress: false }
     const push = pushCommand('/srv/snapshots/S', 'famlab-bob', { ...options, extra: rsyncModeFlags('snapshot') })
     assert.ok(push.includes('--inplace') && push.includes('--no-whole-file'))
@@ -41,5 +43,13 @@ describe('transfer modes', () => {
     assert.ok(!('refused' in request) && isInplaceRequest(request.options))
     const plain = parseRsyncRequest('rsync --server -logDtpHAXSre.iLsfxCIvu --delete --numeric-ids . .incomplete/')
     assert.ok(!('refused' in plain) && !isInplaceRequest(plain.options))
+  })
+
+  it('a listed transfer may name its files (-R, --no-r, --delete-missing-args) only when it writes in place', () => {
+    const listed = 'rsync --server -ldHogDtpAXRSe.LsfxCIvu --no-r --timeout=600 --delete --force --stats --delete-missing-args --numeric-ids --inplace --no-W . .incomplete/'
+    assert.ok(!('refused' in parseRsyncRequest(listed)))
+    const notInPlace = listed.replace(' --inplace', '')
+    assert.ok('refused' in parseRsyncRequest(notInPlace))
+    assert.ok('refused' in parseRsyncRequest(notInPlace.replace('AXRSe', 'AXSe').replace(' --no-r', '')))
   })
 })
