@@ -2,7 +2,7 @@
 // node's snapshots. `btrfs send --no-data -p` lists it in a fraction of a second, where rsync would
 // stat 150,000 files on both sides to find the same few. rsync then compares just those paths.
 import { execFile } from 'node:child_process'
-import { lstatSync, readdirSync } from 'node:fs'
+import { lstatSync, readdirSync, type Stats } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { promisify } from 'node:util'
 import { ATTR, CMD, COMMAND_HEADER, STREAM_HEADER, parseAttributes } from './send-stream.ts'
@@ -56,38 +56,54 @@ function namesBelow(root: string, rel: string): string[] {
   return names
 }
 
-/** Regular files with more than one name in `root`, relative. */
-async function multiplyLinked(root: string): Promise<string[]> {
-  const { stdout } = await execFileAsync('find', [root, '-xdev', '-type', 'f', '-links', '+1', '-printf', '%P\\0'], { encoding: 'buffer', maxBuffer: MAX_STREAM_BYTES })
-  return stdout.toString('latin1').split('\0').filter(Boolean)
+/** rsync compares every file instead, and why. */
+export type CompareAll = { compareAll: string }
+
+/** What is at `rel` in `root`, if anything: a directory there may be a file in the other snapshot. */
+function lstatIn(root: string, rel: string): Stats | undefined {
+  try {
+    return lstatSync(under(root, rel))
+  } catch (err) {
+    if (['ENOENT', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? '')) return undefined
+    throw err
+  }
+}
+
+const isLinked = (root: string, rel: string) => {
+  const stat = lstatIn(root, rel)
+  return stat !== undefined && stat.isFile() && stat.nlink > 1
 }
 
 /**
  * What rsync must look at to turn a copy of `parent` into `snap` (latin1, for `--files-from
- * --from0`), with names gone from `snap` left in for `--delete-missing-args`. `undefined` when
- * the difference is too large to be worth listing.
+ * --from0`), with names gone from `snap` left in for `--delete-missing-args`.
  */
-export async function changedPaths(parent: string, snap: string): Promise<string[] | undefined> {
+export async function changedPaths(parent: string, snap: string): Promise<string[] | CompareAll> {
   let stream: Buffer
   try {
     stream = (await execFileAsync('btrfs', ['send', '-q', '--no-data', '-p', parent, snap], { encoding: 'buffer', maxBuffer: MAX_STREAM_BYTES })).stdout
   } catch (err) {
-    if ((err as { code?: string }).code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') return undefined
+    if ((err as { code?: string }).code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') return { compareAll: `over ${MAX_STREAM_BYTES >> 20} MiB changed` }
     throw err
   }
   const { named, renamedTo } = pathsInStream(stream)
   const list = new Set(['.'])
   for (const path of named) {
-    const found = lstatSync(under(snap, path), { throwIfNoEntry: false })
+    const found = lstatIn(snap, path)
     // A name gone from `snap` is deleted by the holder's rsync; one whose directory is gone too
     // (a temporary name, or inside a deleted or moved directory) goes with that directory.
-    if (!found && !lstatSync(under(snap, dirname(path)), { throwIfNoEntry: false })?.isDirectory()) continue
+    if (!found && !lstatIn(snap, dirname(path))?.isDirectory()) continue
+    // btrfs names one name of a changed hard-linked file, and rsync --inplace would write through
+    // its old links: the holder must first give each linked name its own inode, which takes a walk.
+    if (isLinked(snap, path) || isLinked(parent, path)) return { compareAll: 'a hard-linked file changed' }
     list.add(path || '.')
     // A moved directory arrives as one rename; rsync (without -r here) needs every name inside it.
-    if (renamedTo.has(path) && found?.isDirectory()) for (const inside of namesBelow(snap, path)) list.add(inside)
+    if (renamedTo.has(path) && found?.isDirectory()) {
+      for (const inside of namesBelow(snap, path)) {
+        if (isLinked(snap, inside)) return { compareAll: 'a moved directory holds hard-linked files' }
+        list.add(inside)
+      }
+    }
   }
-  // The holder gives every hard-linked file its own inode before an in-place transfer; rsync -H
-  // links again only names it sees, so every multiply-linked name is listed, changed or not.
-  for (const linked of await multiplyLinked(snap)) list.add(linked)
   return [...list]
 }

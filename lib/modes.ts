@@ -52,3 +52,6 @@ export function rsyncModeFlags(mode: TransferMode, changedPaths?: string): strin
 
 /** serve reads the mode off the request: --inplace is only ever safe in a private snapshot. */
 export const isInplaceRequest = (options: readonly string[]) => options.includes('--inplace')
+
+/** A transfer of only the paths that changed, none of them hard-linked (lib/changed-paths.ts). */
+export const isListedRequest = (options: readonly string[]) => options.includes('--delete-missing-args')

@@ -12,8 +12,10 @@ import { finalizeIncomplete, finalizeRefusal, newestOwnReplica, type FinalizeRes
  * Makes `.incomplete` a private subvolume holding the newest complete replica. An interrupted
  * snapshot-mode `.incomplete` is already one and is kept (rsync converges it); one left by
  * link-dest mode holds hard links into complete replicas, so it becomes `.resume`, untouched.
+ * `separateLinks: false`: the sender writes no hard-linked file (a listed transfer,
+ * lib/changed-paths.ts), so the walk that finds them is spared.
  */
-export async function prepareSnapshotIncomplete(originDir: string): Promise<void> {
+export async function prepareSnapshotIncomplete(originDir: string, { separateLinks }: { separateLinks: boolean }): Promise<void> {
   const incomplete = join(originDir, INCOMPLETE)
   if (existsSync(incomplete) && !isSubvolume(incomplete)) {
     rmSync(join(originDir, RESUME), { recursive: true, force: true })
@@ -23,25 +25,27 @@ export async function prepareSnapshotIncomplete(originDir: string): Promise<void
   rmSync(join(originDir, INCOMPLETE_BASIS), { force: true })
   // Where the hard links `.incomplete` holds can be found; none in a fresh subvolume or a copy made without them.
   let linksIn: string | undefined = incomplete
+  // What a sender may have listed its changes against: only an exact copy, hard links and all.
   let basis: string | undefined
   if (!existsSync(incomplete)) {
-    basis = newestOwnReplica(originDir)
-    if (basis && isSubvolume(join(originDir, basis))) {
-      await createSnapshot(join(originDir, basis), incomplete)
+    const newest = newestOwnReplica(originDir)
+    if (newest && isSubvolume(join(originDir, newest))) {
+      await createSnapshot(join(originDir, newest), incomplete)
       // The same tree, but its inodes are still cached from the transfer that wrote it: at
       // 150,000 files a walk there takes 1.5 s, a first walk of the new snapshot 7-10 s.
-      linksIn = join(originDir, basis)
+      linksIn = join(originDir, newest)
+      basis = newest
     } else {
       await createSubvolume(incomplete)
       // A replica written in link-dest mode: a one-time local reflink copy instead of a full resend.
-      if (basis) await runChecked(['cp', '-a', '--reflink=always', '--no-preserve=links', '--', `${join(originDir, basis)}/.`, `${incomplete}/`])
+      if (newest) await runChecked(['cp', '-a', '--reflink=always', '--no-preserve=links', '--', `${join(originDir, newest)}/.`, `${incomplete}/`])
       linksIn = undefined
     }
   } else if (await isReadonly(incomplete)) {
     // Sealed, then interrupted before its rename: which snapshot it was is unknown, so it is reused.
     await setReadonly(incomplete, false)
   }
-  if (linksIn) await separateHardLinks(incomplete, linksIn)
+  if (linksIn && separateLinks) await separateHardLinks(incomplete, linksIn)
   if (basis) writeFileSync(join(originDir, INCOMPLETE_BASIS), basis)
 }
 

@@ -3,7 +3,7 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { changedPaths } from './changed-paths.ts'
+import { changedPaths, type CompareAll } from './changed-paths.ts'
 import type { Context } from './context.ts'
 import { lastLine, run } from './exec.ts'
 import { EXIT } from './exit.ts'
@@ -110,14 +110,18 @@ async function pushTo(ctx: Context, peer: string, source: string, extra: string[
 
 /** What changed here from `basis` to `snap`, in a file for rsync's --files-from. */
 async function listChanges(ctx: Context, basis: string, snap: string, peer: string): Promise<{ basis: string; file: string; count: number; remove: () => void } | undefined> {
-  let paths: string[] | undefined
+  let paths: string[] | CompareAll
   try {
     paths = await changedPaths(storage(ctx.config).snapshot(basis), storage(ctx.config).snapshot(snap))
   } catch (err) {
     // Pruned meanwhile, say: rsync finds the changes itself, as in any other mode.
     ctx.log.warn('replicate', `could not list what changed since ${basis} (${lastLine((err as Error).message)}); comparing every file`, peer)
+    return undefined
   }
-  if (!paths) return undefined
+  if ('compareAll' in paths) {
+    ctx.log.info('replicate', `${paths.compareAll} since ${basis}: comparing every file`, peer)
+    return undefined
+  }
   const dir = mkdtempSync(join(tmpdir(), 'famlab-changed-'))
   const file = join(dir, 'paths')
   writeFileSync(file, Buffer.from(paths.join('\0'), 'latin1'))

@@ -13,7 +13,7 @@ import { acquireLock } from './lock.ts'
 import { findMember, membershipDigest, membershipProblem, type Member } from './members.ts'
 import { state, storage } from './paths.ts'
 import { isBtrfs } from './btrfs.ts'
-import { isInplaceRequest } from './modes.ts'
+import { isInplaceRequest, isListedRequest } from './modes.ts'
 import { holderStatus, linkDests, prepareIncomplete } from './receive.ts'
 import { finalizeReceived, prepareSnapshotIncomplete } from './receive-snapshot.ts'
 import { rootCommand, rootReceiver, writtenByRoot } from './receive-send.ts'
@@ -83,7 +83,7 @@ async function serveRsync(ctx: Context, peer: string, request: RsyncRequest, lin
   try {
     if (request.direction === 'receive' && isInplaceRequest(request.options)) {
       if (!isBtrfs(dir)) return refuse(ctx, { peer }, 'in-place writes need a btrfs holder (snapshot mode)')
-      await prepareSnapshotIncomplete(dir)
+      await prepareSnapshotIncomplete(dir, { separateLinks: !isListedRequest(request.options) })
     } else if (request.direction === 'receive') {
       prepareIncomplete(dir)
       extra.push(...linkDests(dir).map((d) => `--link-dest=${d}`))

@@ -10,9 +10,10 @@ import { treeDifferences, writeManyFiles, writeRichTree } from '../harness/tree.
 
 const at = (hours: number) => new Date(Date.UTC(2026, 10, 23, 10) + hours * 3600_000).toISOString().replace('.000', '')
 const snapAt = (hours: number) => at(hours).replace(/:/g, '')
-// Send mode's staging directory (root's btrfs receive) is always there once it has received.
+// Send mode's staging directory (root's btrfs receive) is always there once it has received;
+// snapshot mode notes beside `.incomplete` which replica it copies.
 const replicasOn = (holder: Node, origin: string) =>
-  existsSync(join(holder.root, 'replicas', origin)) ? readdirSync(join(holder.root, 'replicas', origin)).filter((n) => n !== '.receiving').sort() : []
+  existsSync(join(holder.root, 'replicas', origin)) ? readdirSync(join(holder.root, 'replicas', origin)).filter((n) => n !== '.receiving' && n !== '.incomplete-basis').sort() : []
 const history = (node: Node) => readFileSync(join(node.state, 'history.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
 const fakeSuperStat = async (file: string) => (await run(['getfattr', '--only-values', '-n', 'user.rsync.%stat', file])).stdout
 
