@@ -7,7 +7,7 @@ import type { Context } from './context.ts'
 import type { Outcome } from './history.ts'
 import { storage } from './paths.ts'
 import { PARENT_NOT_RECEIVED } from './receive-send.ts'
-import { classifySshFailure, hostAlias, sshCommand } from './ssh.ts'
+import { classifySshFailure, closeSharedSsh, hostAlias, sharingSshCommand } from './ssh.ts'
 import { bytesTaken, watchProgress } from './watchdog.ts'
 
 export type SendResult = { result: Outcome; message: string; bytes: number }
@@ -32,7 +32,8 @@ function throttle(kbps: number): Transform {
 async function pipeSend(ctx: Context, snap: string, peer: string, parent: string | undefined): Promise<SendResult & { stderr: string }> {
   const paths = storage(ctx.config)
   const send = spawn('btrfs', ['send', '-q', ...(parent ? ['-p', paths.snapshot(parent)] : []), paths.snapshot(snap)], { stdio: ['ignore', 'pipe', 'pipe'] })
-  const ssh = spawn(sshCommand(ctx.config)[0], [...sshCommand(ctx.config).slice(1), hostAlias(peer), 'famlab', 'receive-send', snap, parent ?? 'none'], { stdio: ['pipe', 'pipe', 'pipe'] })
+  const [sshBin, ...sshArgs] = sharingSshCommand(ctx.config)
+  const ssh = spawn(sshBin, [...sshArgs, hostAlias(peer), 'famlab', 'receive-send', snap, parent ?? 'none'], { stdio: ['pipe', 'pipe', 'pipe'] })
   let bytes = 0
   let sendErr = ''
   let sshErr = ''
@@ -45,7 +46,9 @@ async function pipeSend(ctx: Context, snap: string, peer: string, parent: string
   const watchdog = watchProgress(bytesTaken(stream, ssh.stdin), ctx.config.replication.timeout_s * 1000, () => {
     stalled = true
     for (const child of [send, ssh]) child.kill('SIGKILL')
-    for (const pipe of [send.stdout, ssh.stdin]) pipe.destroy()
+    for (const pipe of [send.stdout, ssh.stdin, ssh.stdout, ssh.stderr]) pipe.destroy()
+    // The shared connection's master holds ssh's side of those pipes, and the peer's receive.
+    void closeSharedSsh(ctx.config, [peer])
   })
   // The peer hanging up early (a refusal) is reported by ssh's exit, not as a broken pipe here.
   // Over a shared connection ssh may exit before any write fails: then nothing reads the stream

@@ -86,13 +86,20 @@ export function writeSshFiles(config: Config, membership: Membership, invites: P
   writeStateFile(config, files.authorizedKeys, authorizedKeysText(config, membership, invites))
 }
 
+/** `ssh -F <state>/ssh_config`: what rsync's `-e` and every request use. */
+export function sshCommand(config: Config): string[] {
+  return ['ssh', '-F', state(config).sshConfig]
+}
+
 /**
- * A run's connection to a peer, shared by its requests: each new ssh connection costs a handshake
- * (0.3–0.6 s on a loaded holder), more than a no-change send stream. The run's first request opens
- * it (`sharedSshCommand`), every later ssh of famlab rides it while it is up and connects by itself
- * when it is not, and the run closes it at its end (`closeSharedSsh`): a master left behind would
- * keep a stopped peer looking online. One that a crashed run leaves exits after SHARED_IDLE_S idle.
- * The socket is per uid (%i), so ssh.user's own ssh (serve) never meets root's; %n is the alias.
+ * A replicate run's connection to a peer, shared by its status request and its send-mode
+ * stream: each new ssh connection costs a handshake (0.3–0.6 s on a loaded holder), more than a
+ * no-change send stream. The status request opens it (`sharedSshCommand`), the stream rides it
+ * (`sharingSshCommand`), and the run closes it at its end (`closeSharedSsh`): a master left behind
+ * would keep a stopped peer looking online. One that a killed run leaves exits after
+ * SHARED_IDLE_S idle. Over a shared connection the master holds each ssh's pipes until its
+ * channel closes, so whoever gives up on a peer (a timeout, a stall) closes the master too;
+ * rsync keeps its own connection. The socket is per uid (%i); %n is the peer's alias.
  */
 const SHARED_IDLE_S = 15
 /** sun_path holds 108 bytes; ssh binds a 17-byte longer temporary name first. */
@@ -103,21 +110,23 @@ function controlPath(config: Config): string | undefined {
   return path.length + String(process.getuid?.() ?? 0).length + hostAlias('x'.repeat(32)).length <= MAX_CONTROL_PATH ? path : undefined
 }
 
-/** `ssh -F <state>/ssh_config`: what rsync's `-e` and every request use; it rides a shared connection when one is up. */
-export function sshCommand(config: Config): string[] {
+/** sshCommand that rides the run's shared connection to the peer while it is up, else connects by itself. */
+export function sharingSshCommand(config: Config): string[] {
   const path = controlPath(config)
-  return ['ssh', '-F', state(config).sshConfig, ...(path ? ['-o', `ControlPath=${path}`] : [])]
+  return [...sshCommand(config), ...(path ? ['-o', `ControlPath=${path}`] : [])]
 }
 
-/** sshCommand that leaves a shared connection behind for the run's next requests (see SHARED_IDLE_S). */
+/** sshCommand that opens the shared connection, or rides it (see SHARED_IDLE_S). */
 export function sharedSshCommand(config: Config): string[] {
-  return controlPath(config) ? [...sshCommand(config), '-o', 'ControlMaster=auto', '-o', `ControlPersist=${SHARED_IDLE_S}`] : sshCommand(config)
+  return controlPath(config) ? [...sharingSshCommand(config), '-o', 'ControlMaster=auto', '-o', `ControlPersist=${SHARED_IDLE_S}`] : sshCommand(config)
 }
+
+const ridesShared = (sshArgs: readonly string[]) => sshArgs.some((arg) => arg.startsWith('ControlPath='))
 
 /** Ends the run's shared connections; a peer with none is left alone. */
 export async function closeSharedSsh(config: Config, peers: string[]): Promise<void> {
   if (!controlPath(config)) return
-  await Promise.all(peers.map((peer) => run([...sshCommand(config), '-O', 'exit', hostAlias(peer)])))
+  await Promise.all(peers.map((peer) => run([...sharingSshCommand(config), '-O', 'exit', hostAlias(peer)])))
 }
 
 export async function generateKeyPair(file: string, comment: string): Promise<void> {
@@ -146,10 +155,12 @@ export async function requestPeer<T>(
   sshArgs: string[] = sshCommand(ctx.config),
   timeoutMs = Math.min(ctx.config.replication.timeout_s, 120) * 1000,
 ): Promise<PeerReply<T>> {
+  // A request that timed out over a shared connection ends only when its master goes.
+  const giveUp = ridesShared(sshArgs) ? setTimeout(() => void closeSharedSsh(ctx.config, [peer]), timeoutMs + 1000) : undefined
   const result = await run([...sshArgs, hostAlias(peer), 'famlab', ...words], {
     input: input === undefined ? '' : JSON.stringify(input),
     timeoutMs,
-  })
+  }).finally(() => clearTimeout(giveUp))
   if (!result.ok) {
     const member = result.code === 255 && isHostKeyFailure(result.stderr) ? findMember(loadMembership(ctx.config) ?? { version: 0, members: [] }, peer) : undefined
     if (member) recordHostKeyRefusal(ctx, member, result.stderr)

@@ -1,20 +1,20 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import type { Config } from '../../lib/config.ts'
-import { sharedSshCommand, sshCommand } from '../../lib/ssh.ts'
+import { sharedSshCommand, sharingSshCommand, sshCommand } from '../../lib/ssh.ts'
 
 const config = (state: string) => ({ state, ssh: { identity: `${state}/id_ed25519` } }) as unknown as Config
 
 describe('ssh commands and the run\'s shared connection', () => {
-  it('every ssh looks for the shared connection; only the run\'s first request opens one, idle-limited', () => {
-    assert.deepEqual(sshCommand(config('/var/lib/famlab')), ['ssh', '-F', '/var/lib/famlab/ssh_config', '-o', 'ControlPath=/var/lib/famlab/ssh-%i-%n'])
-    const shared = sharedSshCommand(config('/var/lib/famlab'))
-    assert.deepEqual(shared.slice(5), ['-o', 'ControlMaster=auto', '-o', 'ControlPersist=15'])
+  it('rsync and requests connect by themselves; the run\'s status opens the shared connection, idle-limited, and its stream rides it', () => {
+    assert.deepEqual(sshCommand(config('/var/lib/famlab')), ['ssh', '-F', '/var/lib/famlab/ssh_config'])
+    assert.deepEqual(sharingSshCommand(config('/var/lib/famlab')), ['ssh', '-F', '/var/lib/famlab/ssh_config', '-o', 'ControlPath=/var/lib/famlab/ssh-%i-%n'])
+    assert.deepEqual(sharedSshCommand(config('/var/lib/famlab')).slice(5), ['-o', 'ControlMaster=auto', '-o', 'ControlPersist=15'])
   })
 
   it('a state directory too long for a socket path shares nothing and connects as before', () => {
     const long = `/srv/${'very-long-directory-name/'.repeat(3)}state`
-    assert.deepEqual(sshCommand(config(long)), ['ssh', '-F', `${long}/ssh_config`])
+    assert.deepEqual(sharingSshCommand(config(long)), ['ssh', '-F', `${long}/ssh_config`])
     assert.deepEqual(sharedSshCommand(config(long)), sshCommand(config(long)))
   })
 })
