@@ -116,9 +116,13 @@ export function sharingSshCommand(config: Config): string[] {
   return [...sshCommand(config), ...(path ? ['-o', `ControlPath=${path}`] : [])]
 }
 
-/** sshCommand that opens the shared connection, or rides it (see SHARED_IDLE_S). */
+/**
+ * sshCommand that opens the shared connection, or rides it (see SHARED_IDLE_S); only in send
+ * mode, the one whose transfer rides it (auto never chooses send).
+ */
 export function sharedSshCommand(config: Config): string[] {
-  return controlPath(config) ? [...sharingSshCommand(config), '-o', 'ControlMaster=auto', '-o', `ControlPersist=${SHARED_IDLE_S}`] : sshCommand(config)
+  const sends = config.replication.mode === 'send' && controlPath(config)
+  return sends ? [...sharingSshCommand(config), '-o', 'ControlMaster=auto', '-o', `ControlPersist=${SHARED_IDLE_S}`] : sshCommand(config)
 }
 
 const ridesShared = (sshArgs: readonly string[]) => sshArgs.some((arg) => arg.startsWith('ControlPath='))
