@@ -12,7 +12,7 @@ import { ARCHIVE_FLAGS } from '../lib/rsync.ts'
 import { createFamily, type Node } from '../test/harness/family.ts'
 import { inMode } from '../test/harness/modes.ts'
 import { touchFiles, writeHousehold } from './household.ts'
-import { settle } from './settle.ts'
+import { flushWrites, settle } from './settle.ts'
 
 const args = minimist(process.argv.slice(2), { string: ['files', 'repeat', 'modes'] })
 const FILES = Number(args.files ?? 20000)
@@ -30,6 +30,7 @@ let hour = 0
 const nextNow = () => new Date(Date.UTC(2026, 10, 23, 10) + hour++ * 3600_000).toISOString().replace('.000', '')
 
 async function timed(action: () => Promise<{ ok: boolean; stderr: string }>): Promise<number> {
+  await flushWrites()
   const start = performance.now()
   const result = await action()
   if (!result.ok) throw new Error(result.stderr.trim())

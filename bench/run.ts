@@ -10,7 +10,7 @@ import { run, runChecked, type Result } from '../lib/exec.ts'
 import { ARCHIVE_FLAGS, parseStats } from '../lib/rsync.ts'
 import { createFamily, type Family, type Node } from '../test/harness/family.ts'
 import { rewriteBand, touchFiles, writeHousehold, type Household } from './household.ts'
-import { settle } from './settle.ts'
+import { flushWrites, settle } from './settle.ts'
 
 const ROWS = ['no-change', 'incremental', 'band', 'bwlimit', 'restore', 'prune']
 
@@ -45,6 +45,7 @@ const summarize = (values: number[]): Timing => {
 const median = (values: number[]) => summarize(values).median
 
 async function timed(body: () => Promise<Result>): Promise<{ seconds: number; result: Result }> {
+  await flushWrites()
   const start = performance.now()
   const result = await body()
   if (!result.ok) throw new Error(`${result.stderr.trim() || result.stdout.trim()}`)
