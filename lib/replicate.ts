@@ -108,11 +108,19 @@ async function pushTo(ctx: Context, peer: string, source: string, extra: string[
   return { bytes, failed: { result, message: remote ? `${message}; ${remote}` : message } }
 }
 
+/** Snapshots are read-only: peers of one run whose newest replica is the same share one listing. */
+const listings = new Map<string, Promise<string[] | CompareAll>>()
+function changedPathsOnce(parent: string, snap: string): Promise<string[] | CompareAll> {
+  const key = `${parent}\0${snap}`
+  if (!listings.has(key)) listings.set(key, changedPaths(parent, snap))
+  return listings.get(key)!
+}
+
 /** What changed here from `basis` to `snap`, in a file for rsync's --files-from. */
 async function listChanges(ctx: Context, basis: string, snap: string, peer: string): Promise<{ basis: string; file: string; count: number; remove: () => void } | undefined> {
   let paths: string[] | CompareAll
   try {
-    paths = await changedPaths(storage(ctx.config).snapshot(basis), storage(ctx.config).snapshot(snap))
+    paths = await changedPathsOnce(storage(ctx.config).snapshot(basis), storage(ctx.config).snapshot(snap))
   } catch (err) {
     // Pruned meanwhile, say: rsync finds the changes itself, as in any other mode.
     ctx.log.warn('replicate', `could not list what changed since ${basis} (${lastLine((err as Error).message)}); comparing every file`, peer)
