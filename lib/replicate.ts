@@ -77,7 +77,8 @@ async function replicateToPeer(ctx: Context, snap: string, asked: AskedPeer<Hold
       // The holder started from another replica than ours: rsync compares the whole tree after all.
       ctx.log.warn('replicate', `${finalized.message}; sending ${snap} again, comparing every file`, peer.name)
       sent = await push()
-      bytes = (bytes ?? 0) + (sent.bytes ?? 0)
+      // A transfer that printed no stats sent an unknown amount: the sum is unknown too.
+      bytes = bytes === undefined || sent.bytes === undefined ? undefined : bytes + sent.bytes
       if (sent.failed) return done(sent.failed.result, sent.failed.message, bytes)
       finalized = await requestPeer(ctx, peer.name, ['finalize', snap])
       how = ''
