@@ -5,7 +5,7 @@
 // device nodes are received as they are: root-side replicas are out of ssh.user's reach.)
 import { Transform, type TransformCallback } from 'node:stream'
 
-export const MAGIC = Buffer.from('btrfs-stream\0', 'latin1')
+const MAGIC = Buffer.from('btrfs-stream\0', 'latin1')
 export const STREAM_HEADER = MAGIC.length + 4
 export const COMMAND_HEADER = 10
 /** Protocol 1 commands carry at most 64 KiB of data; anything far larger is not a send stream. */
